@@ -1,0 +1,33 @@
+//! A brand channel: everything needed to turn a message for it into a delivered callback.
+
+use std::time::Duration;
+
+use crate::deliver::{SuccessRule, UrlPolicy};
+use crate::format::BodyEncoding;
+use crate::message::MessageType;
+use crate::retry::RetrySchedule;
+use crate::sign::Signer;
+
+/// One configured brand channel (the `[channels.<id>]` table, validated).
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: String,
+    pub message_types: Vec<MessageType>,
+    /// Overrides the standard message's `appId` when set.
+    pub app_id: Option<String>,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub encoding: BodyEncoding,
+    pub notify_id_header: bool,
+    pub url_policy: UrlPolicy,
+    pub signer: Signer,
+    pub success: SuccessRule,
+    pub retry: RetrySchedule,
+}
+
+impl Channel {
+    /// Whether this channel takes messages of `kind`.
+    pub fn accepts(&self, kind: MessageType) -> bool {
+        self.message_types.contains(&kind)
+    }
+}

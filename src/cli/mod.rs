@@ -1,0 +1,5 @@
+//! Subcommands other than `run` and `check-config`, one file each.
+
+pub mod publish;
+pub mod sign;
+pub mod verify;

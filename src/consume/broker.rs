@@ -1,0 +1,148 @@
+//! RabbitMQ plumbing: connect, declare the topology, publish with confirms.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+
+use crate::settings::{BrokerSettings, Secret};
+
+/// Why the broker could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: lapin::Error },
+    #[error("queue `{queue}`: {source}")]
+    Queue { queue: String, source: lapin::Error },
+    #[error("broker channel: {0}")]
+    Channel(#[source] lapin::Error),
+    #[error("publish to `{queue}` failed: {source}")]
+    Publish { queue: String, source: lapin::Error },
+    #[error("publish to `{0}` was refused by the broker")]
+    Nacked(String),
+    #[error("the broker ended the consumer (queue deleted, or connection lost)")]
+    ConsumerEnded,
+    #[error("a message could not be settled; stopped so unacked messages return to the queue")]
+    SettleFailed,
+    #[error("publish to `{0}` went over a channel without confirms")]
+    Unconfirmed(String),
+    #[error("publish to `{0}` was not routed (does the queue exist?)")]
+    Unroutable(String),
+}
+
+/// The URI with its password replaced, safe for logs and errors.
+pub fn redacted_url(url: &Secret) -> String {
+    match url::Url::parse(url.expose()) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("****"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "<unparseable amqp url>".into(),
+    }
+}
+
+/// Opens a connection named so operators can find it in the management UI.
+pub async fn connect(url: &Secret, name: &str) -> Result<Connection, BrokerError> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url.expose(), props)
+        .await
+        .map_err(|source| BrokerError::Connect {
+            url: redacted_url(url),
+            source,
+        })
+}
+
+/// A channel in confirm mode, for publishes that must be durable before an ack.
+pub async fn confirm_channel(connection: &Connection) -> Result<Channel, BrokerError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(BrokerError::Channel)?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(BrokerError::Channel)?;
+    Ok(channel)
+}
+
+/// Declares (or, with `declare = false`, checks) the main queue, and declares the parking lot.
+pub async fn declare_topology(
+    channel: &Channel,
+    broker: &BrokerSettings,
+) -> Result<(), BrokerError> {
+    let main = QueueDeclareOptions {
+        durable: true,
+        passive: !broker.declare,
+        ..QueueDeclareOptions::default()
+    };
+    declare(channel, &broker.queue, main).await?;
+    declare(
+        channel,
+        &broker.dead_queue(),
+        QueueDeclareOptions::durable(),
+    )
+    .await
+}
+
+async fn declare(
+    channel: &Channel,
+    queue: &str,
+    options: QueueDeclareOptions,
+) -> Result<(), BrokerError> {
+    channel
+        .queue_declare(queue.into(), options, FieldTable::default())
+        .await
+        .map(|_| ())
+        .map_err(|source| BrokerError::Queue {
+            queue: queue.to_owned(),
+            source,
+        })
+}
+
+/// Publishes a persistent message to `queue` and waits for the broker's confirm.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), BrokerError> {
+    let publish_error = |source| BrokerError::Publish {
+        queue: queue.to_owned(),
+        source,
+    };
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            properties.with_delivery_mode(2),
+        )
+        .await
+        .map_err(publish_error)?
+        .await
+        .map_err(publish_error)?;
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(BrokerError::Unroutable(queue.to_owned())),
+        Confirmation::Nack(_) => Err(BrokerError::Nacked(queue.to_owned())),
+        Confirmation::NotRequested => Err(BrokerError::Unconfirmed(queue.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_password() {
+        let url = Secret::new("amqp://user:s3cr3t@rabbit:5672/%2f");
+        let shown = redacted_url(&url);
+        assert!(!shown.contains("s3cr3t"));
+        assert!(shown.contains("user:****@rabbit"));
+    }
+}

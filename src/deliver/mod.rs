@@ -1,0 +1,116 @@
+//! The HTTP side: one shared client, the URL policy, and the success rule (SPEC §5, §7).
+
+mod success;
+mod url_policy;
+
+pub use success::{BodyRule, StatusRule, SuccessRule};
+pub use url_policy::{is_public_ip, HostPattern, UrlPolicy, UrlRefused};
+
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+/// The most of a response body read; the rest is never buffered.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// One POST, fully built and signed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What the brand answered.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Up to [`MAX_RESPONSE_BYTES`] of the body, lossily decoded.
+    pub body: String,
+    pub latency: Duration,
+}
+
+/// Why no answer came back. Messages carry no URL query or body: they may hold tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Other(String),
+}
+
+/// The HTTP client, shared by every channel so connections are pooled per host.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+}
+
+impl Sender {
+    /// A keep-alive rustls client that never follows redirects (a 3xx is an answer).
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("notify-bridge/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .expect("the TLS backend initialises");
+        Self { client }
+    }
+
+    /// POSTs `request`, reading at most [`MAX_RESPONSE_BYTES`] of the answer.
+    pub async fn send(&self, request: Request, timeout: Duration) -> Result<Response, SendError> {
+        let started = Instant::now();
+        let mut builder = self.client.post(request.url).timeout(timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let mut response = builder
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| classify(e, timeout))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while body.len() < MAX_RESPONSE_BYTES {
+            match response.chunk().await.map_err(|e| classify(e, timeout))? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        body.truncate(MAX_RESPONSE_BYTES);
+        Ok(Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            latency: started.elapsed(),
+        })
+    }
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn classify(error: reqwest::Error, timeout: Duration) -> SendError {
+    let error = error.without_url();
+    if error.is_timeout() {
+        SendError::Timeout(timeout)
+    } else if error.is_connect() {
+        SendError::Connect(root_cause(&error))
+    } else {
+        SendError::Other(root_cause(&error))
+    }
+}
+
+/// reqwest's top-level message is generic; the innermost cause says what happened.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,110 @@
+//! The `notify-bridge` command line: parse arguments, load settings, run a subcommand.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use notify_bridge::settings::{process_env, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "notify-bridge",
+    version,
+    about = "RabbitMQ → signed brand callbacks"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume the queue and deliver callbacks until SIGTERM.
+    Run(ConfigArg),
+    /// Validate the configuration; non-zero exit names the channel and field at fault.
+    CheckConfig(ConfigArg),
+    /// Print the exact request a queue message would produce.
+    Sign(cli::sign::Args),
+    /// Check the signature of a received callback body.
+    Verify(cli::verify::Args),
+    /// Publish a queue message (for testing) with publisher confirms.
+    Publish(cli::publish::Args),
+}
+
+/// The config file every subcommand takes.
+#[derive(clap::Args)]
+pub struct ConfigArg {
+    /// TOML config file (SPEC §9); NOTIFY_BRIDGE__… variables override its keys.
+    #[arg(long, default_value = "notify-bridge.toml")]
+    config: PathBuf,
+}
+
+impl ConfigArg {
+    fn load(&self) -> anyhow::Result<Settings> {
+        Settings::load(&self.config, &process_env())
+            .map_err(|e| anyhow::anyhow!("config {}: {e}", self.config.display()))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => {
+            let settings = args.load()?;
+            notify_bridge::app::run(settings, notify_bridge::shutdown::signal_received()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig(args) => {
+            let settings = args.load()?;
+            println!(
+                "config OK: {} channel(s): {}",
+                settings.channels.len(),
+                settings
+                    .channels
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign(args) => cli::sign::run(args),
+        Command::Verify(args) => cli::verify::run(args),
+        Command::Publish(args) => cli::publish::run(args).await,
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

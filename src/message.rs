@@ -1,0 +1,164 @@
+//! Domain types of one notification: the queue message (SPEC §1) and its parts.
+
+use std::fmt;
+
+/// The seven notification kinds WHALE publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyType {
+    MakeCode,
+    MakeVoid,
+    UpdateCodeStatus,
+    CodeDelay,
+    CodeExpire,
+    Verify,
+    VerifyVoid,
+}
+
+impl NotifyType {
+    /// Every notify type, in the order SPEC §1 lists them.
+    pub const ALL: [NotifyType; 7] = [
+        NotifyType::MakeCode,
+        NotifyType::MakeVoid,
+        NotifyType::UpdateCodeStatus,
+        NotifyType::CodeDelay,
+        NotifyType::CodeExpire,
+        NotifyType::Verify,
+        NotifyType::VerifyVoid,
+    ];
+
+    /// The wire name used in the queue message's `notifyType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyType::MakeCode => "MakeCode",
+            NotifyType::MakeVoid => "MakeVoid",
+            NotifyType::UpdateCodeStatus => "UpdateCodeStatus",
+            NotifyType::CodeDelay => "CodeDelay",
+            NotifyType::CodeExpire => "CodeExpire",
+            NotifyType::Verify => "Verify",
+            NotifyType::VerifyVoid => "VerifyVoid",
+        }
+    }
+
+    /// The standard message's `action` for this type (SPEC §1).
+    pub fn action(self) -> &'static str {
+        match self {
+            NotifyType::MakeCode => "MakeCodeNotify",
+            NotifyType::MakeVoid => "MakeVoidNotify",
+            NotifyType::UpdateCodeStatus => "UpdateCodeStatusNotify",
+            NotifyType::CodeDelay => "CodeDelayNotify",
+            NotifyType::CodeExpire => "CodeExpireNotify",
+            NotifyType::Verify => "VerifyNotify",
+            NotifyType::VerifyVoid => "VerifyVoidNotify",
+        }
+    }
+
+    /// Parses the wire name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for NotifyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which format the brand receives: the ebuy standard message or its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    Ebuy,
+    Third,
+}
+
+impl MessageType {
+    /// The wire name used in `messageType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Ebuy => "ebuy",
+            MessageType::Third => "third",
+        }
+    }
+
+    /// Parses the wire name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ebuy" => Some(MessageType::Ebuy),
+            "third" => Some(MessageType::Third),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message's identity, stable across retries: the AMQP `message_id`, else a body hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// Uses the publisher's id when it gave a non-empty one, else hashes the body.
+    pub fn from_delivery(amqp_message_id: Option<&str>, body: &[u8]) -> Self {
+        match amqp_message_id {
+            Some(id) if !id.is_empty() => Self(id.to_owned()),
+            _ => Self::of_body(body),
+        }
+    }
+
+    /// The first 128 bits of the body's SHA-256, as hex: the same body always has the same id.
+    pub fn of_body(body: &[u8]) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(body);
+        Self(hex::encode(&digest[..16]))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated queue message (SPEC §1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub channel_id: String,
+    pub notify_url: String,
+    pub notify_type: NotifyType,
+    pub message_type: MessageType,
+    /// The ebuy standard message, still as the JSON text WHALE sent.
+    pub whale_message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_types_round_trip_and_map_to_actions() {
+        for t in NotifyType::ALL {
+            assert_eq!(NotifyType::parse(t.as_str()), Some(t));
+            assert_eq!(t.action(), format!("{}Notify", t.as_str()));
+        }
+        assert_eq!(NotifyType::parse("makecode"), None);
+    }
+
+    #[test]
+    fn message_id_prefers_amqp_id_and_hashes_stably() {
+        assert_eq!(MessageId::from_delivery(Some("m-1"), b"x").as_str(), "m-1");
+        let a = MessageId::from_delivery(None, b"{}");
+        let b = MessageId::from_delivery(Some(""), b"{}");
+        assert_eq!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert_ne!(a, MessageId::of_body(b"{ }"));
+    }
+}

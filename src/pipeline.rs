@@ -1,0 +1,242 @@
+//! The path of one message: parse → route → format → sign → send → decide.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
+use tracing::{field, info, warn, Instrument, Span};
+
+use crate::channel::Channel;
+use crate::deliver::{Request, Sender};
+use crate::format::standard_message;
+use crate::message::{MessageId, NotifyType, QueueMessage};
+use crate::parse::{self, BadInput};
+use crate::schema::Schemas;
+use crate::settings::Settings;
+
+/// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
+#[derive(Debug, Clone)]
+pub struct Pins {
+    pub now_ms: u64,
+    /// The nonce of signers that send one; fresh per attempt when `None`.
+    pub nonce: Option<String>,
+}
+
+impl Pins {
+    /// The current time.
+    pub fn now() -> Self {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        Self {
+            now_ms,
+            nonce: None,
+        }
+    }
+}
+
+/// A message turned into the exact request its brand will receive.
+#[derive(Debug)]
+pub struct Prepared {
+    pub channel: Arc<Channel>,
+    pub message: QueueMessage,
+    pub request: Request,
+    /// The string that was signed, secret masked (only when asked for).
+    pub string_to_sign: Option<String>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The brand's answer met the channel's success rule.
+    Delivered { status: u16 },
+    /// The attempt did not land; `status` is the brand's HTTP status when it answered.
+    Failed { status: Option<u16>, error: String },
+    /// The message can never be delivered as it stands.
+    Bad(BadInput),
+}
+
+/// The outcome plus what is known about the message, for the consumer to settle it.
+#[derive(Debug)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub channel: Option<String>,
+    pub notify_type: Option<NotifyType>,
+}
+
+impl Handled {
+    /// For an outcome that did not land: the `x-notify-error` text and the last HTTP status.
+    pub fn failure(&self) -> Option<(String, Option<u16>)> {
+        match &self.outcome {
+            Outcome::Delivered { .. } => None,
+            Outcome::Failed { status, error } => {
+                Some((format!("delivery-failed: {error}"), *status))
+            }
+            Outcome::Bad(bad) => Some((bad.header_value(), None)),
+        }
+    }
+}
+
+/// Everything needed to handle messages, built once from settings.
+pub struct Pipeline {
+    channels: HashMap<String, (Arc<Channel>, Arc<Semaphore>)>,
+    schemas: Schemas,
+    sender: Sender,
+    max_message_bytes: usize,
+}
+
+impl Pipeline {
+    /// Builds the routing table and per-channel in-flight limits.
+    pub fn new(settings: &Settings, sender: Sender) -> Self {
+        let channels = settings
+            .channels
+            .values()
+            .map(|c| {
+                let limit = Arc::new(Semaphore::new(c.max_in_flight));
+                (c.id.clone(), (Arc::new(c.clone()), limit))
+            })
+            .collect();
+        Self {
+            channels,
+            schemas: Schemas::load(),
+            sender,
+            max_message_bytes: settings.broker.max_message_bytes,
+        }
+    }
+
+    /// Parses, routes, formats and signs: everything short of sending.
+    pub fn prepare(
+        &self,
+        id: &MessageId,
+        body: &[u8],
+        content_type: Option<&str>,
+        pins: Pins,
+        explain: bool,
+    ) -> Result<Prepared, BadInput> {
+        let message =
+            parse::queue_message(body, content_type, self.max_message_bytes, &self.schemas)?;
+        let (channel, _) = self
+            .channels
+            .get(&message.channel_id)
+            .ok_or_else(|| BadInput::UnknownChannel(message.channel_id.clone()))?;
+        if !channel.accepts(message.message_type) {
+            return Err(BadInput::MessageTypeRefused {
+                channel: channel.id.clone(),
+                message_type: message.message_type,
+            });
+        }
+        let url = channel.url_policy.check(&message.notify_url)?;
+        let fields = standard_message(
+            &message,
+            channel.app_id.as_deref(),
+            pins.now_ms,
+            &self.schemas,
+        )?;
+        let signed = channel.signer.sign(fields, channel.encoding, explain);
+        let mut headers = vec![(
+            "Content-Type".to_owned(),
+            channel.encoding.content_type().to_owned(),
+        )];
+        if channel.notify_id_header {
+            headers.push(("X-Notify-Id".to_owned(), id.as_str().to_owned()));
+        }
+        headers.extend(signed.headers);
+        Ok(Prepared {
+            channel: Arc::clone(channel),
+            message,
+            request: Request {
+                url,
+                headers,
+                body: signed.body,
+            },
+            string_to_sign: signed.string_to_sign,
+        })
+    }
+
+    /// Handles one message off the queue, within a span carrying its id, channel and type.
+    pub async fn handle(&self, id: &MessageId, body: &[u8], content_type: Option<&str>) -> Handled {
+        let span = tracing::info_span!(
+            "message",
+            id = %id,
+            channel = field::Empty,
+            notify_type = field::Empty
+        );
+        self.handle_in_span(id, body, content_type)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(
+        &self,
+        id: &MessageId,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Handled {
+        let prepared = match self.prepare(id, body, content_type, Pins::now(), false) {
+            Ok(p) => p,
+            Err(bad) => {
+                warn!(reason = bad.code(), error = %bad, "bad input");
+                return Handled {
+                    outcome: Outcome::Bad(bad),
+                    channel: None,
+                    notify_type: None,
+                };
+            }
+        };
+        let channel = Arc::clone(&prepared.channel);
+        let notify_type = prepared.message.notify_type;
+        Span::current()
+            .record("channel", channel.id.as_str())
+            .record("notify_type", notify_type.as_str());
+        let outcome = self.send(prepared).await;
+        match &outcome {
+            Outcome::Delivered { status } => info!(status, "delivered"),
+            Outcome::Failed { status, error } => warn!(status, error = %error, "delivery failed"),
+            Outcome::Bad(_) => {}
+        }
+        Handled {
+            outcome,
+            channel: Some(channel.id.clone()),
+            notify_type: Some(notify_type),
+        }
+    }
+
+    async fn send(&self, prepared: Prepared) -> Outcome {
+        let channel = &prepared.channel;
+        // Bounds concurrent requests to one brand; the semaphore is never closed.
+        let _permit = match self.channels.get(&channel.id) {
+            Some((_, limit)) => Some(limit.acquire().await.expect("never closed")),
+            None => None,
+        };
+        match self.sender.send(prepared.request, channel.timeout).await {
+            Ok(answer) if channel.success.holds(answer.status, &answer.body) => {
+                Outcome::Delivered {
+                    status: answer.status,
+                }
+            }
+            Ok(answer) => Outcome::Failed {
+                status: Some(answer.status),
+                error: format!(
+                    "answer did not meet the success rule: {}",
+                    snippet(&answer.body)
+                ),
+            },
+            Err(e) => Outcome::Failed {
+                status: None,
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The start of a response body, single-line, for headers and logs.
+fn snippet(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    format!("{:?}", one_line.trim())
+}

@@ -1,0 +1,229 @@
+//! One `[channels.<id>]` table → a validated [`Channel`], preset defaults applied.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::raw::{RawChannel, RawRetry, RawSigner, RawSuccess, RawUrlPolicy};
+use super::{duration, invalid, preset, relative_to, secret, SettingsError};
+use crate::channel::Channel;
+use crate::deliver::{BodyRule, HostPattern, StatusRule, SuccessRule, UrlPolicy};
+use crate::format::BodyEncoding;
+use crate::message::MessageType;
+use crate::retry::RetrySchedule;
+use crate::sign::sorted_params::{Case, Hash};
+use crate::sign::{Signer, SortedParams};
+
+/// Validates channel `id`; every error names `channels.<id>.<key>`.
+pub fn build(
+    id: &str,
+    raw: RawChannel,
+    env: &HashMap<String, String>,
+    base: &Path,
+) -> Result<Channel, SettingsError> {
+    let key = |field: &str| format!("channels.{id}.{field}");
+    let preset_name = raw.preset.clone().unwrap_or_else(|| "ebuy".into());
+    let defaults = preset::defaults(&preset_name).ok_or_else(|| SettingsError::NotOneOf {
+        key: key("preset"),
+        value: preset_name.clone(),
+        expected: preset::NAMES,
+    })?;
+    let raw = preset::merge(raw, defaults);
+
+    let message_types = message_types(&key("message_types"), raw.message_types)?;
+    let max_in_flight = raw.max_in_flight.unwrap_or(32);
+    if max_in_flight == 0 {
+        return Err(invalid(key("max_in_flight"), "must be at least 1"));
+    }
+    Ok(Channel {
+        id: id.to_owned(),
+        message_types,
+        app_id: raw.app_id.filter(|a| !a.is_empty()),
+        timeout: duration(&key("timeout"), raw.timeout.as_deref(), "10s")?,
+        max_in_flight,
+        encoding: match raw.body_format.as_deref().unwrap_or("json") {
+            "json" => BodyEncoding::Json,
+            "form" => BodyEncoding::Form,
+            other => return Err(not_one_of(key("body_format"), other, "json, form")),
+        },
+        notify_id_header: raw.notify_id_header.unwrap_or(true),
+        url_policy: url_policy(&key("url_policy"), raw.url_policy.unwrap_or_default())?,
+        signer: signer(&key("signer"), raw.signer.unwrap_or_default(), env, base)?,
+        success: success(&key("success"), raw.success.unwrap_or_default())?,
+        retry: retry(&key("retry"), raw.retry.unwrap_or_default())?,
+    })
+}
+
+fn not_one_of(key: String, value: &str, expected: &'static str) -> SettingsError {
+    SettingsError::NotOneOf {
+        key,
+        value: value.to_owned(),
+        expected,
+    }
+}
+
+fn message_types(key: &str, raw: Option<Vec<String>>) -> Result<Vec<MessageType>, SettingsError> {
+    let names = raw.unwrap_or_else(|| vec!["ebuy".into()]);
+    if names.is_empty() {
+        return Err(invalid(key, "must list at least one of ebuy, third"));
+    }
+    names
+        .iter()
+        .map(|name| match MessageType::parse(name) {
+            Some(MessageType::Ebuy) => Ok(MessageType::Ebuy),
+            Some(MessageType::Third) => Err(invalid(
+                key,
+                "`third` needs a brand template, which this version cannot render yet",
+            )),
+            None => Err(not_one_of(key.to_owned(), name, "ebuy, third")),
+        })
+        .collect()
+}
+
+fn url_policy(key: &str, raw: RawUrlPolicy) -> Result<UrlPolicy, SettingsError> {
+    let schemes: Vec<String> = raw
+        .schemes
+        .unwrap_or_else(|| vec!["https".into()])
+        .into_iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    if let Some(bad) = schemes.iter().find(|s| *s != "http" && *s != "https") {
+        return Err(not_one_of(format!("{key}.schemes"), bad, "http, https"));
+    }
+    if schemes.is_empty() {
+        return Err(invalid(
+            format!("{key}.schemes"),
+            "must list at least one scheme",
+        ));
+    }
+    Ok(UrlPolicy {
+        schemes,
+        hosts: raw
+            .hosts
+            .unwrap_or_default()
+            .iter()
+            .map(|h| HostPattern::parse(h))
+            .collect(),
+        allow_private: raw.allow_private.unwrap_or(false),
+    })
+}
+
+fn signer(
+    key: &str,
+    raw: RawSigner,
+    env: &HashMap<String, String>,
+    base: &Path,
+) -> Result<Signer, SettingsError> {
+    let kind = raw.kind.as_deref().unwrap_or("sorted-params");
+    match kind {
+        "sorted-params" => {}
+        "sorted-chars-md5" | "rsa" => {
+            return Err(invalid(
+                format!("{key}.kind"),
+                format!("signer `{kind}` is not available in this version"),
+            ))
+        }
+        other => return Err(not_one_of(format!("{key}.kind"), other, "sorted-params")),
+    }
+    let file = raw.secret_file.as_deref().map(|p| relative_to(base, p));
+    let secret = secret::resolve(raw.secret.as_deref(), file.as_deref(), env)
+        .map_err(|source| SettingsError::Secret {
+            key: format!("{key}.secret"),
+            source,
+        })?
+        .filter(|s| !s.expose().is_empty())
+        .ok_or_else(|| SettingsError::Missing {
+            key: format!("{key}.secret"),
+        })?;
+    let template = raw
+        .template
+        .unwrap_or_else(|| "{params}&key={secret}".into());
+    if !template.contains("{params}") {
+        return Err(invalid(format!("{key}.template"), "must contain {params}"));
+    }
+    let hash = match raw.hash.as_deref().unwrap_or("md5") {
+        "md5" => Hash::Md5,
+        "sha256" => Hash::Sha256,
+        "hmac-sha256" => Hash::HmacSha256,
+        other => {
+            return Err(not_one_of(
+                format!("{key}.hash"),
+                other,
+                "md5, sha256, hmac-sha256",
+            ))
+        }
+    };
+    if hash != Hash::HmacSha256 && !template.contains("{secret}") {
+        return Err(invalid(
+            format!("{key}.template"),
+            "must contain {secret} unless hash is hmac-sha256",
+        ));
+    }
+    let case = match raw.case.as_deref().unwrap_or("upper") {
+        "lower" => Case::Lower,
+        "upper" => Case::Upper,
+        other => return Err(not_one_of(format!("{key}.case"), other, "lower, upper")),
+    };
+    Ok(Signer::SortedParams {
+        signer: SortedParams {
+            secret,
+            template,
+            hash,
+            case,
+        },
+        field: raw.field.unwrap_or_else(|| "sign".into()),
+    })
+}
+
+fn success(key: &str, raw: RawSuccess) -> Result<SuccessRule, SettingsError> {
+    let status_text = raw.status.unwrap_or_else(|| "2xx".into());
+    let status = StatusRule::parse(&status_text).ok_or_else(|| {
+        invalid(
+            format!("{key}.status"),
+            "must be a class such as 2xx or a code such as 200",
+        )
+    })?;
+    let body = raw.body.map(|b| BodyRule {
+        accepted: b.into_vec(),
+        ignore_case: raw.ignore_case.unwrap_or(false),
+    });
+    if body.as_ref().is_some_and(|b| b.accepted.is_empty()) {
+        return Err(invalid(
+            format!("{key}.body"),
+            "must list at least one accepted body",
+        ));
+    }
+    Ok(SuccessRule { status, body })
+}
+
+fn retry(key: &str, raw: RawRetry) -> Result<RetrySchedule, SettingsError> {
+    match (raw.schedule, raw.every, raw.window) {
+        (Some(steps), None, None) => {
+            if steps.is_empty() {
+                return Err(invalid(
+                    format!("{key}.schedule"),
+                    "must list at least one delay",
+                ));
+            }
+            let delays = steps
+                .iter()
+                .map(|s| duration(&format!("{key}.schedule"), Some(s), ""))
+                .collect::<Result<Vec<Duration>, _>>()?;
+            Ok(RetrySchedule::Steps(delays))
+        }
+        (None, Some(every), Some(window)) => {
+            let interval = duration(&format!("{key}.every"), Some(&every), "")?;
+            if interval.is_zero() {
+                return Err(invalid(format!("{key}.every"), "must be more than 0s"));
+            }
+            Ok(RetrySchedule::Every {
+                interval,
+                window: duration(&format!("{key}.window"), Some(&window), "")?,
+            })
+        }
+        _ => Err(invalid(
+            key,
+            "set either `schedule = [..]` or both `every` and `window`",
+        )),
+    }
+}

@@ -1,0 +1,196 @@
+//! Settings: the TOML file plus `NOTIFY_BRIDGE__…` overrides, validated once at start-up.
+//!
+//! `raw` mirrors the file; `channel` turns each channel table into a [`Channel`]; errors
+//! name the exact key at fault so `check-config` can point an operator at it.
+
+mod channel;
+mod preset;
+mod raw;
+mod secret;
+
+pub use secret::{expand_env, ResolveError, Secret, REDACTED};
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::channel::Channel;
+use raw::RawSettings;
+
+/// Environment variables with this prefix override file keys (`__` separates levels).
+pub const ENV_PREFIX: &str = "NOTIFY_BRIDGE";
+
+/// Why the configuration cannot be used; always names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("{key}: required")]
+    Missing { key: String },
+    #[error("{key}: `{value}` is not one of {expected}")]
+    NotOneOf {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("{key}: {source}")]
+    Secret { key: String, source: ResolveError },
+}
+
+/// Broker connection and queue topology.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// The AMQP URI; a secret because it usually carries a password.
+    pub url: Secret,
+    pub queue: String,
+    pub prefetch: u16,
+    pub declare: bool,
+    pub max_message_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl BrokerSettings {
+    /// The parking lot: `<queue>.dead`.
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub broker: BrokerSettings,
+    /// Where the admin HTTP endpoints will listen.
+    pub admin_listen: SocketAddr,
+    /// Where the delivery journal will be kept.
+    pub journal_url: String,
+    pub channels: BTreeMap<String, Channel>,
+}
+
+impl Settings {
+    /// Loads `path`, applies overrides from `env`, and validates everything.
+    pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let overrides: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            )
+            .build()?
+            .try_deserialize()?;
+        // Relative `*_file` paths are relative to the config file, not the working directory.
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::validate(raw, env, &base)
+    }
+
+    fn validate(
+        raw: RawSettings,
+        env: &HashMap<String, String>,
+        base: &Path,
+    ) -> Result<Self, SettingsError> {
+        let b = raw.broker;
+        let url = expand_env(
+            b.url
+                .as_deref()
+                .unwrap_or("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            env,
+        )
+        .map_err(|source| SettingsError::Secret {
+            key: "broker.url".into(),
+            source,
+        })?;
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(invalid("broker.url", "must start with amqp:// or amqps://"));
+        }
+        let queue = b.queue.unwrap_or_else(|| "whale.core.brandNotify".into());
+        if queue.is_empty() || queue.len() > 200 {
+            return Err(invalid("broker.queue", "must be 1 to 200 characters"));
+        }
+        let prefetch = b.prefetch.unwrap_or(256);
+        if prefetch == 0 {
+            return Err(invalid("broker.prefetch", "must be at least 1"));
+        }
+        let broker = BrokerSettings {
+            url: Secret::new(url),
+            queue,
+            prefetch,
+            declare: b.declare.unwrap_or(true),
+            max_message_bytes: b.max_message_bytes.unwrap_or(1024 * 1024),
+            shutdown_grace: duration("broker.shutdown_grace", b.shutdown_grace.as_deref(), "30s")?,
+        };
+        let admin_listen = raw
+            .admin
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:9464")
+            .parse()
+            .map_err(|_| invalid("admin.listen", "must be an address such as 127.0.0.1:9464"))?;
+        let journal_url = raw
+            .journal
+            .url
+            .unwrap_or_else(|| "sqlite://notify-bridge.db".into());
+        if !(journal_url.starts_with("sqlite://") || journal_url.starts_with("postgres://")) {
+            return Err(invalid(
+                "journal.url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let mut channels = BTreeMap::new();
+        for (id, raw_channel) in raw.channels {
+            let channel = channel::build(&id, raw_channel, env, base)?;
+            channels.insert(id, channel);
+        }
+        Ok(Settings {
+            broker,
+            admin_listen,
+            journal_url,
+            channels,
+        })
+    }
+}
+
+/// Current process environment, for `main` to pass in.
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses a humane duration (`10s`, `5m`, `2h`), falling back to `default`.
+fn duration(key: &str, text: Option<&str>, default: &str) -> Result<Duration, SettingsError> {
+    let text = text.unwrap_or(default);
+    humantime::parse_duration(text).map_err(|_| {
+        invalid(
+            key,
+            format!("`{text}` is not a duration such as 10s, 5m or 2h"),
+        )
+    })
+}
+
+/// Resolves a relative path against the config file's folder.
+fn relative_to(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests;

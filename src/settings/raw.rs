@@ -1,0 +1,119 @@
+//! The config file's shape (SPEC §9), as serde reads it: every key optional, nothing checked.
+//!
+//! Unknown keys are refused so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    #[serde(default)]
+    pub broker: RawBroker,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub journal: RawJournal,
+    #[serde(default)]
+    pub channels: BTreeMap<String, RawChannel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBroker {
+    pub url: Option<String>,
+    pub queue: Option<String>,
+    pub prefetch: Option<u16>,
+    /// Declare the main queue (true) or only check that it exists (false).
+    pub declare: Option<bool>,
+    pub max_message_bytes: Option<usize>,
+    /// How long in-flight deliveries may finish after SIGTERM.
+    pub shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournal {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub preset: Option<String>,
+    pub message_types: Option<Vec<String>>,
+    pub app_id: Option<String>,
+    pub timeout: Option<String>,
+    pub max_in_flight: Option<usize>,
+    /// `json` (default) or `form`.
+    pub body_format: Option<String>,
+    /// Send the message id as `X-Notify-Id` (default true).
+    pub notify_id_header: Option<bool>,
+    pub url_policy: Option<RawUrlPolicy>,
+    pub signer: Option<RawSigner>,
+    pub success: Option<RawSuccess>,
+    pub retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUrlPolicy {
+    pub schemes: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
+    pub allow_private: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigner {
+    pub kind: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub template: Option<String>,
+    pub hash: Option<String>,
+    pub case: Option<String>,
+    /// The body field that carries the signature (default `sign`).
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuccess {
+    pub status: Option<String>,
+    pub body: Option<OneOrMany>,
+    pub ignore_case: Option<bool>,
+}
+
+/// `body = "SUCCESS"` or `body = ["success", "ok"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Either explicit steps, or a fixed interval within a window after the first attempt.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub schedule: Option<Vec<String>>,
+    pub every: Option<String>,
+    pub window: Option<String>,
+}

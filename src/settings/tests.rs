@@ -1,0 +1,152 @@
+use super::*;
+use crate::message::MessageType;
+use crate::retry::RetrySchedule;
+use crate::sign::Signer;
+
+fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let (_dir, path) = write(text);
+    let env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::load(&path, &env)
+}
+
+const MINIMAL: &str = r#"
+[channels.a]
+signer = { secret = "${A_SECRET}" }
+"#;
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/notify-bridge.example.toml");
+    let s = Settings::load(&path, &HashMap::new()).unwrap();
+    assert_eq!(s.broker.queue, "whale.core.brandNotify");
+    assert_eq!(s.broker.prefetch, 256);
+    let a = &s.channels["brand-a"];
+    assert_eq!(a.app_id.as_deref(), Some("APP_A"));
+    assert_eq!(a.message_types, vec![MessageType::Ebuy]);
+    assert_eq!(
+        s.channels["brand-b"].encoding,
+        crate::format::BodyEncoding::Form
+    );
+}
+
+#[test]
+fn defaults_come_from_the_ebuy_preset() {
+    let s = load(MINIMAL, &[("A_SECRET", "x")]).unwrap();
+    let a = &s.channels["a"];
+    assert_eq!(a.timeout, Duration::from_secs(10));
+    assert_eq!(a.url_policy.schemes, vec!["https".to_string()]);
+    let Signer::SortedParams { signer, field } = &a.signer;
+    assert_eq!(signer.secret.expose(), "x");
+    assert_eq!(field, "sign");
+    assert_eq!(signer.case, crate::sign::sorted_params::Case::Upper);
+    assert!(matches!(&a.retry, RetrySchedule::Steps(s) if s.len() == 8));
+}
+
+#[test]
+fn env_overrides_file_keys() {
+    let s = load(
+        MINIMAL,
+        &[
+            ("A_SECRET", "x"),
+            ("NOTIFY_BRIDGE__BROKER__PREFETCH", "17"),
+            ("NOTIFY_BRIDGE__CHANNELS__A__TIMEOUT", "3s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.broker.prefetch, 17);
+    assert_eq!(s.channels["a"].timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn em_preset_is_lower_case_with_a_window() {
+    let s = load(
+        "[channels.e]\npreset = \"em\"\nsigner = { secret = \"k\" }\n",
+        &[],
+    )
+    .unwrap();
+    let e = &s.channels["e"];
+    let Signer::SortedParams { signer, .. } = &e.signer;
+    assert_eq!(signer.case, crate::sign::sorted_params::Case::Lower);
+    assert!(!e.success.holds(200, "success"));
+    assert!(e.success.holds(200, "SUCCESS"));
+    assert!(matches!(e.retry, RetrySchedule::Every { .. }));
+}
+
+#[test]
+fn errors_name_the_channel_and_field() {
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (
+            MINIMAL,
+            &[],
+            "channels.a.signer.secret: environment variable `A_SECRET` is not set",
+        ),
+        (
+            "[channels.a]\nsigner = { secret = \"k\", hash = \"sha1\" }\n",
+            &[],
+            "channels.a.signer.hash: `sha1` is not one of md5, sha256, hmac-sha256",
+        ),
+        (
+            "[channels.a]\ntimeout = \"soon\"\nsigner = { secret = \"k\" }\n",
+            &[],
+            "channels.a.timeout: `soon` is not a duration",
+        ),
+        (
+            "[channels.a]\npreset = \"nope\"\n",
+            &[],
+            "channels.a.preset: `nope` is not one of",
+        ),
+        ("[channels.a]\n", &[], "channels.a.signer.secret: required"),
+        (
+            "[channels.a]\nsigner = { secret = \"k\" }\nurl_policy = { schemes = [\"ftp\"] }\n",
+            &[],
+            "channels.a.url_policy.schemes: `ftp`",
+        ),
+        (
+            "[broker]\nprefetch = 0\n",
+            &[],
+            "broker.prefetch: must be at least 1",
+        ),
+        (
+            "[broker]\nqueue_typo = 1\n",
+            &[],
+            "unknown field `queue_typo`",
+        ),
+    ];
+    for (text, env, want) in cases {
+        let err = load(text, env).unwrap_err().to_string();
+        assert!(err.contains(want), "{err:?} should contain {want:?}");
+    }
+}
+
+#[test]
+fn secrets_from_files_resolve_relative_to_the_config() {
+    let (dir, path) = write("[channels.a]\nsigner = { secret_file = \"a.secret\" }\n");
+    std::fs::write(dir.path().join("a.secret"), "from-file\n").unwrap();
+    let s = Settings::load(&path, &HashMap::new()).unwrap();
+    let Signer::SortedParams { signer, .. } = &s.channels["a"].signer;
+    assert_eq!(signer.secret.expose(), "from-file");
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let s = load(
+        "[broker]\nurl = \"amqp://u:pw-123@h/%2f\"\n[channels.a]\nsigner = { secret = \"sek-456\" }\n",
+        &[],
+    )
+    .unwrap();
+    let dump = format!("{s:?}");
+    assert!(
+        !dump.contains("pw-123") && !dump.contains("sek-456"),
+        "{dump}"
+    );
+}
