@@ -1,0 +1,149 @@
+//! Direct broker access for tests: publish like WHALE, read the parking lot, clean up.
+
+use std::collections::HashMap;
+
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+/// A message read back from a queue.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub body: Vec<u8>,
+    pub message_id: Option<String>,
+    pub headers: HashMap<String, String>,
+}
+
+pub struct TestBroker {
+    connection: Connection,
+    channel: Channel,
+}
+
+impl TestBroker {
+    pub async fn connect() -> Self {
+        let connection = Connection::connect(&super::amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ answers on the test URL");
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        Self {
+            connection,
+            channel,
+        }
+    }
+
+    /// Declares `queue` durable, as the bridge does, so publishes before it starts land.
+    pub async fn declare(&self, queue: &str) {
+        self.channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Publishes `body` with an optional message id and content type; waits for the confirm.
+    pub async fn publish(&self, queue: &str, body: &[u8], id: Option<&str>, content_type: Option<&str>) {
+        let mut props = BasicProperties::default().with_delivery_mode(2);
+        if let Some(id) = id {
+            props = props.with_message_id(id.into());
+        }
+        if let Some(ct) = content_type {
+            props = props.with_content_type(ct.into());
+        }
+        self.channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    /// Messages waiting in `queue`; 0 while it does not exist yet.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        // A passive declare of a missing queue closes its channel: use a throwaway one.
+        let channel = self.connection.create_channel().await.unwrap();
+        let depth = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(0);
+        let _ = channel.close(200, "done".into()).await;
+        depth
+    }
+
+    /// Takes every message currently in `queue`.
+    pub async fn drain(&self, queue: &str) -> Vec<Got> {
+        let mut out = Vec::new();
+        while let Some(msg) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            let delivery = msg.delivery;
+            let props = &delivery.properties;
+            let headers = props
+                .headers()
+                .as_ref()
+                .map(|t| {
+                    t.inner()
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), value_text(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Got {
+                body: delivery.data.clone(),
+                message_id: props.message_id().as_ref().map(|s| s.as_str().to_owned()),
+                headers,
+            });
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+        }
+        out
+    }
+
+    /// Deletes the main queue and its parking lot.
+    pub async fn cleanup(&self, queue: &str) {
+        for q in [queue.to_owned(), format!("{queue}.dead")] {
+            let _ = self
+                .channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+fn value_text(v: &AMQPValue) -> String {
+    match v {
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        AMQPValue::ShortString(s) => s.as_str().to_owned(),
+        AMQPValue::LongInt(i) => i.to_string(),
+        AMQPValue::LongLongInt(i) => i.to_string(),
+        AMQPValue::ShortInt(i) => i.to_string(),
+        AMQPValue::LongUInt(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,78 @@
+//! A real HTTP receiver on 127.0.0.1 (ephemeral port) that records every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::Router;
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+type Answer = dyn Fn(&Received) -> (u16, String) + Send + Sync;
+
+#[derive(Clone)]
+struct Shared {
+    seen: Arc<Mutex<Vec<Received>>>,
+    answer: Arc<Answer>,
+}
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    /// Starts a receiver answering each request with `answer(request)`.
+    pub async fn start(answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static) -> Self {
+        let shared = Shared {
+            seen: Arc::default(),
+            answer: Arc::new(answer),
+        };
+        let seen = Arc::clone(&shared.seen);
+        let app = Router::new().fallback(record).with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, seen }
+    }
+
+    /// A receiver that answers 200 `ok` to everything.
+    pub async fn ok() -> Self {
+        Self::start(|_| (200, "ok".into())).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+async fn record(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let received = Received {
+        path: uri.path().to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let (status, text) = (shared.answer)(&received);
+    shared.seen.lock().unwrap().push(received);
+    (StatusCode::from_u16(status).unwrap(), text)
+}
