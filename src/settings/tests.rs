@@ -84,7 +84,8 @@ fn em_preset_is_lower_case_with_a_window() {
 
 #[test]
 fn errors_name_the_channel_and_field() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             MINIMAL,
             &[],

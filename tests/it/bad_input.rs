@@ -29,22 +29,57 @@ async fn each_kind_of_bad_input_is_parked_with_its_reason() {
         doc.as_object_mut().unwrap().remove(field);
         doc.to_string()
     };
-    let huge = with("whaleMessage", json!(json!({"bizContent": "x".repeat(1_100_000)}).to_string()));
+    let huge = with(
+        "whaleMessage",
+        json!(json!({"bizContent": "x".repeat(1_100_000)}).to_string()),
+    );
     let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         ("not-json", b"this is not json".to_vec(), None),
         ("not-json", vec![0xff, 0xfe, 0x00], None),
         ("not-object", b"[1,2,3]".to_vec(), None),
         ("missing-field", without("notifyUrl").into_bytes(), None),
-        ("wrong-type", with("channelId", json!(42)).into_bytes(), None),
-        ("unknown-channel", with("channelId", json!("nobody")).into_bytes(), None),
-        ("unknown-notify-type", with("notifyType", json!("Refund")).into_bytes(), None),
-        ("unknown-message-type", with("messageType", json!("xml")).into_bytes(), None),
-        ("message-type-refused", with("messageType", json!("third")).into_bytes(), None),
-        ("whale-message-not-json", with("whaleMessage", json!("{oops")).into_bytes(), None),
-        ("whale-message-not-object", with("whaleMessage", json!("[1]")).into_bytes(), None),
+        (
+            "wrong-type",
+            with("channelId", json!(42)).into_bytes(),
+            None,
+        ),
+        (
+            "unknown-channel",
+            with("channelId", json!("nobody")).into_bytes(),
+            None,
+        ),
+        (
+            "unknown-notify-type",
+            with("notifyType", json!("Refund")).into_bytes(),
+            None,
+        ),
+        (
+            "unknown-message-type",
+            with("messageType", json!("xml")).into_bytes(),
+            None,
+        ),
+        (
+            "message-type-refused",
+            with("messageType", json!("third")).into_bytes(),
+            None,
+        ),
+        (
+            "whale-message-not-json",
+            with("whaleMessage", json!("{oops")).into_bytes(),
+            None,
+        ),
+        (
+            "whale-message-not-object",
+            with("whaleMessage", json!("[1]")).into_bytes(),
+            None,
+        ),
         (
             "action-conflict",
-            with("whaleMessage", json!(json!({"action": "VerifyNotify", "bizContent": "{}"}).to_string())).into_bytes(),
+            with(
+                "whaleMessage",
+                json!(json!({"action": "VerifyNotify", "bizContent": "{}"}).to_string()),
+            )
+            .into_bytes(),
             None,
         ),
         (
@@ -52,23 +87,46 @@ async fn each_kind_of_bad_input_is_parked_with_its_reason() {
             with("whaleMessage", json!(json!({"bizContent": 7}).to_string())).into_bytes(),
             None,
         ),
-        ("url-refused", with("notifyUrl", json!("http://evil.example/steal")).into_bytes(), None),
-        ("url-refused", with("notifyUrl", json!("ftp://127.0.0.1/x")).into_bytes(), None),
+        (
+            "url-refused",
+            with("notifyUrl", json!("http://evil.example/steal")).into_bytes(),
+            None,
+        ),
+        (
+            "url-refused",
+            with("notifyUrl", json!("ftp://127.0.0.1/x")).into_bytes(),
+            None,
+        ),
         ("too-large", huge.into_bytes(), None),
-        ("content-type", good.clone().into_bytes(), Some("text/plain")),
+        (
+            "content-type",
+            good.clone().into_bytes(),
+            Some("text/plain"),
+        ),
     ];
     let bridge = Bridge::start(settings(CONFIG, &queue));
     for (i, (_, body, ct)) in cases.iter().enumerate() {
-        broker.publish(&queue, body, Some(&format!("bad-{i}")), *ct).await;
+        broker
+            .publish(&queue, body, Some(&format!("bad-{i}")), *ct)
+            .await;
         // Good messages interleaved: bad input must not hold them up.
-        broker.publish(&queue, good.as_bytes(), Some(&format!("good-{i}")), None).await;
+        broker
+            .publish(&queue, good.as_bytes(), Some(&format!("good-{i}")), None)
+            .await;
     }
     let dead = format!("{queue}.dead");
-    eventually(Duration::from_secs(30), "all parked and delivered", || async {
-        broker.depth(&dead).await as usize >= cases.len() && receiver.count() >= cases.len()
+    eventually(
+        Duration::from_secs(30),
+        "all parked and delivered",
+        || async {
+            broker.depth(&dead).await as usize >= cases.len() && receiver.count() >= cases.len()
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        broker.depth(&queue).await == 0
     })
     .await;
-    eventually(Duration::from_secs(10), "queue drained", || async { broker.depth(&queue).await == 0 }).await;
     bridge.stop().await;
 
     let parked: HashMap<String, _> = broker
@@ -77,15 +135,30 @@ async fn each_kind_of_bad_input_is_parked_with_its_reason() {
         .into_iter()
         .map(|g| (g.message_id.clone().unwrap(), g))
         .collect();
-    assert_eq!(parked.len(), cases.len(), "nothing good was parked, nothing bad dropped");
+    assert_eq!(
+        parked.len(),
+        cases.len(),
+        "nothing good was parked, nothing bad dropped"
+    );
     for (i, (code, body, _)) in cases.iter().enumerate() {
         let got = &parked[&format!("bad-{i}")];
         let reason = &got.headers["x-notify-error"];
-        assert!(reason.starts_with(&format!("{code}: ")), "case {i}: {reason}");
+        assert!(
+            reason.starts_with(&format!("{code}: ")),
+            "case {i}: {reason}"
+        );
         assert_eq!(&got.body, body, "case {i}: the original body is kept");
     }
-    let ids: Vec<String> = receiver.received().iter().map(|r| r.headers["x-notify-id"].clone()).collect();
-    assert_eq!(ids.len(), cases.len(), "each good message delivered exactly once");
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.headers["x-notify-id"].clone())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        cases.len(),
+        "each good message delivered exactly once"
+    );
     assert!(ids.iter().all(|id| id.starts_with("good-")));
     broker.cleanup(&queue).await;
 }

@@ -42,7 +42,12 @@ signer = {{ secret = "${{CLI_SECRET}}" }}
 fn message_file(dir: &Path) -> PathBuf {
     let path = dir.join("message.json");
     let whale = json!({"bizContent": {"codeNo": "C1", "amount": "10.00"}});
-    let text = queue_message("whoever", "https://notify.brand-a.example/cb", "MakeCode", &whale);
+    let text = queue_message(
+        "whoever",
+        "https://notify.brand-a.example/cb",
+        "MakeCode",
+        &whale,
+    );
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -53,13 +58,24 @@ fn sign_explain_prints_the_request_and_masks_the_secret() {
     let cfg = config(dir.path(), "unused");
     let msg = message_file(dir.path());
     let out = bridge(&[
-        "sign", "--config", cfg.to_str().unwrap(), "--channel", "brand-a",
-        "--message", msg.to_str().unwrap(), "--at", "1700000000123", "--explain",
+        "sign",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--channel",
+        "brand-a",
+        "--message",
+        msg.to_str().unwrap(),
+        "--at",
+        "1700000000123",
+        "--explain",
     ]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{stderr}");
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret leaked");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the secret leaked"
+    );
 
     let printed: Map<String, Value> = serde_json::from_str(&stdout).unwrap();
     let keys: Vec<&str> = printed.keys().map(String::as_str).collect();
@@ -80,18 +96,50 @@ fn sign_explain_prints_the_request_and_masks_the_secret() {
 
     // The same input signs the same way: the output is reproducible.
     let again = bridge(&[
-        "sign", "--config", cfg.to_str().unwrap(), "--channel", "brand-a",
-        "--message", msg.to_str().unwrap(), "--at", "1700000000123", "--explain",
+        "sign",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--channel",
+        "brand-a",
+        "--message",
+        msg.to_str().unwrap(),
+        "--at",
+        "1700000000123",
+        "--explain",
     ]);
     assert_eq!(String::from_utf8(again.stdout).unwrap(), stdout);
 
     // verify accepts what sign produced and refuses a tampered copy.
     let body_file = dir.path().join("body.json");
     std::fs::write(&body_file, printed["body"].as_str().unwrap()).unwrap();
-    let ok = bridge(&["verify", "--config", cfg.to_str().unwrap(), "--channel", "brand-a", "--body", body_file.to_str().unwrap()]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
-    std::fs::write(&body_file, printed["body"].as_str().unwrap().replace("C1", "C2")).unwrap();
-    let bad = bridge(&["verify", "--config", cfg.to_str().unwrap(), "--channel", "brand-a", "--body", body_file.to_str().unwrap()]);
+    let ok = bridge(&[
+        "verify",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--channel",
+        "brand-a",
+        "--body",
+        body_file.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    std::fs::write(
+        &body_file,
+        printed["body"].as_str().unwrap().replace("C1", "C2"),
+    )
+    .unwrap();
+    let bad = bridge(&[
+        "verify",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--channel",
+        "brand-a",
+        "--body",
+        body_file.to_str().unwrap(),
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stdout).contains("does not match"));
 }
@@ -101,9 +149,22 @@ fn sign_refuses_a_url_outside_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "unused");
     let msg = dir.path().join("m.json");
-    let text = queue_message("x", "https://169.254.169.254/latest", "MakeCode", &json!({"bizContent": "{}"}));
+    let text = queue_message(
+        "x",
+        "https://169.254.169.254/latest",
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
     std::fs::write(&msg, text).unwrap();
-    let out = bridge(&["sign", "--config", cfg.to_str().unwrap(), "--channel", "brand-a", "--message", msg.to_str().unwrap()]);
+    let out = bridge(&[
+        "sign",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--channel",
+        "brand-a",
+        "--message",
+        msg.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("url-refused"));
 }
@@ -117,14 +178,23 @@ fn check_config_names_the_channel_and_field() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("brand-a"));
 
     let broken = dir.path().join("broken.toml");
-    std::fs::write(&broken, "[channels.brand-z]\nsigner = { secret = \"k\", case = \"title\" }\n").unwrap();
+    std::fs::write(
+        &broken,
+        "[channels.brand-z]\nsigner = { secret = \"k\", case = \"title\" }\n",
+    )
+    .unwrap();
     let bad = bridge(&["check-config", "--config", broken.to_str().unwrap()]);
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("channels.brand-z.signer.case"), "{stderr}");
 
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/notify-bridge.example.toml");
-    assert!(bridge(&["check-config", "--config", example]).status.success());
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/notify-bridge.example.toml"
+    );
+    assert!(bridge(&["check-config", "--config", example])
+        .status
+        .success());
 }
 
 #[tokio::test]
@@ -133,12 +203,25 @@ async fn publish_puts_count_messages_on_the_queue() {
     let queue = unique_queue("publish");
     let cfg = config(dir.path(), &queue);
     let msg = message_file(dir.path());
-    let out = bridge(&["publish", "--config", cfg.to_str().unwrap(), "--message", msg.to_str().unwrap(), "--count", "3"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bridge(&[
+        "publish",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--message",
+        msg.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let broker = TestBroker::connect().await;
     let got = broker.drain(&queue).await;
     assert_eq!(got.len(), 3);
-    let ids: std::collections::HashSet<_> = got.iter().map(|g| g.message_id.clone().unwrap()).collect();
+    let ids: std::collections::HashSet<_> =
+        got.iter().map(|g| g.message_id.clone().unwrap()).collect();
     assert_eq!(ids.len(), 3, "each copy has its own id");
     assert_eq!(got[0].body, std::fs::read(&msg).unwrap());
     broker.cleanup(&queue).await;

@@ -31,33 +31,76 @@ async fn each_notify_type_arrives_once_signed_and_well_formed() {
     for (i, (notify_type, _)) in TYPES.iter().enumerate() {
         // Half send bizContent as an object, half as a string, as WHALE versions differ.
         let biz = json!({"codeNo": format!("C{i}"), "amount": 0.10, "memo": "券码/测试"});
-        let biz = if i % 2 == 0 { biz } else { Value::String(biz.to_string()) };
+        let biz = if i % 2 == 0 {
+            biz
+        } else {
+            Value::String(biz.to_string())
+        };
         let whale = json!({"appId": "WHALE_APP", "bizContent": biz, "timestamp": "1700000000000", "sign": "WHALE"});
-        let body = queue_message("shop", &receiver.url(&format!("/n/{notify_type}")), notify_type, &whale);
-        broker.publish(&queue, body.as_bytes(), Some(&format!("id-{notify_type}")), Some("application/json")).await;
+        let body = queue_message(
+            "shop",
+            &receiver.url(&format!("/n/{notify_type}")),
+            notify_type,
+            &whale,
+        );
+        broker
+            .publish(
+                &queue,
+                body.as_bytes(),
+                Some(&format!("id-{notify_type}")),
+                Some("application/json"),
+            )
+            .await;
     }
-    eventually(Duration::from_secs(20), "seven deliveries", || async { receiver.count() >= 7 }).await;
+    eventually(Duration::from_secs(20), "seven deliveries", || async {
+        receiver.count() >= 7
+    })
+    .await;
     // Let any duplicate show up before counting: the queue must be drained and acked.
-    eventually(Duration::from_secs(10), "queue drained", || async { broker.depth(&queue).await == 0 }).await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        broker.depth(&queue).await == 0
+    })
+    .await;
     bridge.stop().await;
 
     let got = receiver.received();
     assert_eq!(got.len(), 7, "each message arrives exactly once");
-    let by_type: HashMap<String, _> = got.iter().map(|r| (r.path.trim_start_matches("/n/").to_owned(), r)).collect();
+    let by_type: HashMap<String, _> = got
+        .iter()
+        .map(|r| (r.path.trim_start_matches("/n/").to_owned(), r))
+        .collect();
     for (notify_type, action) in TYPES {
         let r = by_type[notify_type];
         assert_eq!(r.headers["x-notify-id"], format!("id-{notify_type}"));
         assert!(r.headers["content-type"].starts_with("application/json"));
         let body: Map<String, Value> = serde_json::from_str(&r.body).unwrap();
         let keys: Vec<&str> = body.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["appId", "action", "bizContent", "version", "timestamp", "sign"]);
+        assert_eq!(
+            keys,
+            [
+                "appId",
+                "action",
+                "bizContent",
+                "version",
+                "timestamp",
+                "sign"
+            ]
+        );
         assert_eq!(body["appId"], "APP_SHOP", "the channel's appId wins");
         assert_eq!(body["action"], action);
         assert_eq!(body["version"], "1.0");
         assert_eq!(body["timestamp"], "1700000000000");
-        let biz = body["bizContent"].as_str().expect("bizContent is a JSON string");
-        assert!(biz.contains(r#""amount":0.1"#) && biz.contains("券码/测试"), "{biz}");
-        assert_eq!(body["sign"], independent_sign(&body, "it-secret-shop", true));
+        let biz = body["bizContent"]
+            .as_str()
+            .expect("bizContent is a JSON string");
+        assert!(
+            biz.contains(r#""amount":0.1"#) && biz.contains("券码/测试"),
+            "{biz}"
+        );
+        assert_eq!(
+            body["sign"],
+            independent_sign(&body, "it-secret-shop", true)
+        );
         assert_ne!(body["sign"], "WHALE");
     }
     assert_eq!(broker.depth(&format!("{queue}.dead")).await, 0);
@@ -79,13 +122,22 @@ async fn failed_deliveries_are_parked_with_their_status() {
     let bridge = Bridge::start(settings(CONFIG, &queue));
 
     let whale = json!({"bizContent": "{}"});
-    let cases = [("m-500", "shop", "/500"), ("m-302", "shop", "/redirect"), ("m-em", "em-like", "/em")];
+    let cases = [
+        ("m-500", "shop", "/500"),
+        ("m-302", "shop", "/redirect"),
+        ("m-em", "em-like", "/em"),
+    ];
     for (id, channel, path) in cases {
         let body = queue_message(channel, &receiver.url(path), "Verify", &whale);
-        broker.publish(&queue, body.as_bytes(), Some(id), None).await;
+        broker
+            .publish(&queue, body.as_bytes(), Some(id), None)
+            .await;
     }
     let dead = format!("{queue}.dead");
-    eventually(Duration::from_secs(20), "three parked", || async { broker.depth(&dead).await >= 3 }).await;
+    eventually(Duration::from_secs(20), "three parked", || async {
+        broker.depth(&dead).await >= 3
+    })
+    .await;
     bridge.stop().await;
 
     let parked: HashMap<String, _> = broker
@@ -105,7 +157,11 @@ async fn failed_deliveries_are_parked_with_their_status() {
         assert!(g.headers.contains_key("x-notify-channel"));
     }
     let original = queue_message("shop", &receiver.url("/500"), "Verify", &whale);
-    assert_eq!(parked["m-500"].body, original.as_bytes(), "the original body is kept");
+    assert_eq!(
+        parked["m-500"].body,
+        original.as_bytes(),
+        "the original body is kept"
+    );
     assert_eq!(receiver.count(), 3, "each was tried, none redirected");
     assert_eq!(broker.depth(&queue).await, 0);
     broker.cleanup(&queue).await;
@@ -117,12 +173,26 @@ async fn an_unreachable_brand_is_parked_not_lost() {
     let broker = TestBroker::connect().await;
     broker.declare(&queue).await;
     // Bind then drop a listener: nothing answers on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bridge = Bridge::start(settings(CONFIG, &queue));
-    let body = queue_message("shop", &format!("http://127.0.0.1:{port}/x"), "MakeCode", &json!({"bizContent": "{}"}));
-    broker.publish(&queue, body.as_bytes(), Some("m-down"), None).await;
+    let body = queue_message(
+        "shop",
+        &format!("http://127.0.0.1:{port}/x"),
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    broker
+        .publish(&queue, body.as_bytes(), Some("m-down"), None)
+        .await;
     let dead = format!("{queue}.dead");
-    eventually(Duration::from_secs(20), "parked", || async { broker.depth(&dead).await >= 1 }).await;
+    eventually(Duration::from_secs(20), "parked", || async {
+        broker.depth(&dead).await >= 1
+    })
+    .await;
     bridge.stop().await;
     let parked = broker.drain(&dead).await;
     assert!(parked[0].headers["x-notify-error"].contains("connection failed"));

@@ -27,7 +27,12 @@ retry = { schedule = ["0s"] }
 "#;
 
 /// A queue message (SPEC §1) as WHALE publishes it.
-pub fn queue_message(channel: &str, url: &str, notify_type: &str, whale: &serde_json::Value) -> String {
+pub fn queue_message(
+    channel: &str,
+    url: &str,
+    notify_type: &str,
+    whale: &serde_json::Value,
+) -> String {
     serde_json::json!({
         "channelId": channel,
         "notifyUrl": url,
@@ -39,7 +44,11 @@ pub fn queue_message(channel: &str, url: &str, notify_type: &str, whale: &serde_
 }
 
 /// The sorted-params MD5 signature, computed here independently of the bridge's signer.
-pub fn independent_sign(body: &serde_json::Map<String, serde_json::Value>, secret: &str, upper: bool) -> String {
+pub fn independent_sign(
+    body: &serde_json::Map<String, serde_json::Value>,
+    secret: &str,
+    upper: bool,
+) -> String {
     use md5::Digest;
     let mut keys: Vec<&String> = body.keys().filter(|k| k.as_str() != "sign").collect();
     keys.sort();

@@ -51,7 +51,13 @@ impl TestBroker {
     }
 
     /// Publishes `body` with an optional message id and content type; waits for the confirm.
-    pub async fn publish(&self, queue: &str, body: &[u8], id: Option<&str>, content_type: Option<&str>) {
+    pub async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        id: Option<&str>,
+        content_type: Option<&str>,
+    ) {
         let mut props = BasicProperties::default().with_delivery_mode(2);
         if let Some(id) = id {
             props = props.with_message_id(id.into());

@@ -32,7 +32,9 @@ pub struct Receiver {
 
 impl Receiver {
     /// Starts a receiver answering each request with `answer(request)`.
-    pub async fn start(answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         let shared = Shared {
             seen: Arc::default(),
             answer: Arc::new(answer),
@@ -63,12 +65,22 @@ impl Receiver {
     }
 }
 
-async fn record(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn record(
+    State(shared): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let received = Received {
         path: uri.path().to_owned(),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
