@@ -14,6 +14,7 @@ use crate::message::{MessageId, NotifyType, QueueMessage};
 use crate::parse::{self, BadInput};
 use crate::schema::Schemas;
 use crate::settings::Settings;
+use crate::sign::SignContext;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
 #[derive(Debug, Clone)]
@@ -79,10 +80,63 @@ impl Handled {
     }
 }
 
+/// A parsed message with its channel and checked URL.
+struct Routed {
+    channel: Arc<Channel>,
+    message: QueueMessage,
+    url: url::Url,
+}
+
+/// Formats and signs a routed message into the exact request.
+fn build(
+    schemas: &Schemas,
+    routed: Routed,
+    id: &MessageId,
+    pins: &Pins,
+    explain: bool,
+) -> Result<Prepared, BadInput> {
+    let Routed {
+        channel,
+        message,
+        url,
+    } = routed;
+    let fields = standard_message(&message, channel.app_id.as_deref(), pins.now_ms, schemas)?;
+    let ctx = SignContext {
+        now_ms: pins.now_ms,
+        nonce: pins.nonce.as_deref(),
+        notify_type: message.notify_type,
+    };
+    let signed = channel
+        .signer
+        .sign(fields, channel.encoding, &ctx, explain)
+        .map_err(|e| BadInput::Unsignable {
+            channel: channel.id.clone(),
+            reason: e.to_string(),
+        })?;
+    let mut headers = vec![(
+        "Content-Type".to_owned(),
+        channel.encoding.content_type().to_owned(),
+    )];
+    if channel.notify_id_header {
+        headers.push(("X-Notify-Id".to_owned(), id.as_str().to_owned()));
+    }
+    headers.extend(signed.headers);
+    Ok(Prepared {
+        channel,
+        message,
+        request: Request {
+            url,
+            headers,
+            body: signed.body,
+        },
+        string_to_sign: signed.string_to_sign,
+    })
+}
+
 /// Everything needed to handle messages, built once from settings.
 pub struct Pipeline {
     channels: HashMap<String, (Arc<Channel>, Arc<Semaphore>)>,
-    schemas: Schemas,
+    schemas: Arc<Schemas>,
     sender: Sender,
     max_message_bytes: usize,
 }
@@ -100,7 +154,7 @@ impl Pipeline {
             .collect();
         Self {
             channels,
-            schemas: Schemas::load(),
+            schemas: Arc::new(Schemas::load()),
             sender,
             max_message_bytes: settings.broker.max_message_bytes,
         }
@@ -112,9 +166,15 @@ impl Pipeline {
         id: &MessageId,
         body: &[u8],
         content_type: Option<&str>,
-        pins: Pins,
+        pins: &Pins,
         explain: bool,
     ) -> Result<Prepared, BadInput> {
+        let routed = self.route(body, content_type)?;
+        build(&self.schemas, routed, id, pins, explain)
+    }
+
+    /// Parses the message and finds its channel and URL: the cheap checks.
+    fn route(&self, body: &[u8], content_type: Option<&str>) -> Result<Routed, BadInput> {
         let message =
             parse::queue_message(body, content_type, self.max_message_bytes, &self.schemas)?;
         let (channel, _) = self
@@ -128,31 +188,36 @@ impl Pipeline {
             });
         }
         let url = channel.url_policy.check(&message.notify_url)?;
-        let fields = standard_message(
-            &message,
-            channel.app_id.as_deref(),
-            pins.now_ms,
-            &self.schemas,
-        )?;
-        let signed = channel.signer.sign(fields, channel.encoding, explain);
-        let mut headers = vec![(
-            "Content-Type".to_owned(),
-            channel.encoding.content_type().to_owned(),
-        )];
-        if channel.notify_id_header {
-            headers.push(("X-Notify-Id".to_owned(), id.as_str().to_owned()));
-        }
-        headers.extend(signed.headers);
-        Ok(Prepared {
+        Ok(Routed {
             channel: Arc::clone(channel),
             message,
-            request: Request {
-                url,
-                headers,
-                body: signed.body,
-            },
-            string_to_sign: signed.string_to_sign,
+            url,
         })
+    }
+
+    /// Routes inline, then builds; RSA signing runs on the blocking pool, not a reactor thread.
+    async fn prepare_async(
+        &self,
+        id: &MessageId,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<Prepared, BadInput> {
+        let routed = self.route(body, content_type)?;
+        let pins = Pins::now();
+        if !routed.channel.signer.is_expensive() {
+            return build(&self.schemas, routed, id, &pins, false);
+        }
+        let schemas = Arc::clone(&self.schemas);
+        let id = id.clone();
+        let channel = routed.channel.id.clone();
+        tokio::task::spawn_blocking(move || build(&schemas, routed, &id, &pins, false))
+            .await
+            .unwrap_or_else(|e| {
+                Err(BadInput::Unsignable {
+                    channel,
+                    reason: format!("signing task failed: {e}"),
+                })
+            })
     }
 
     /// Handles one message off the queue, within a span carrying its id, channel and type.
@@ -174,7 +239,7 @@ impl Pipeline {
         body: &[u8],
         content_type: Option<&str>,
     ) -> Handled {
-        let prepared = match self.prepare(id, body, content_type, Pins::now(), false) {
+        let prepared = match self.prepare_async(id, body, content_type).await {
             Ok(p) => p,
             Err(bad) => {
                 warn!(reason = bad.code(), error = %bad, "bad input");

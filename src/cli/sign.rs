@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     pins.nonce = args.nonce;
     let id = MessageId::of_body(&text);
     let prepared = pipeline
-        .prepare(&id, &body, None, pins, args.explain)
+        .prepare(&id, &body, None, &pins, args.explain)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;
 
     let headers: Map<String, Value> = prepared

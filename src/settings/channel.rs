@@ -4,15 +4,13 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{RawChannel, RawRetry, RawSigner, RawSuccess, RawUrlPolicy};
-use super::{duration, invalid, preset, relative_to, secret, SettingsError};
+use super::raw::{RawChannel, RawRetry, RawSuccess, RawUrlPolicy};
+use super::{duration, invalid, preset, signer::signer, SettingsError};
 use crate::channel::Channel;
 use crate::deliver::{BodyRule, HostPattern, StatusRule, SuccessRule, UrlPolicy};
 use crate::format::BodyEncoding;
 use crate::message::MessageType;
 use crate::retry::RetrySchedule;
-use crate::sign::sorted_params::{Case, Hash};
-use crate::sign::{Signer, SortedParams};
 
 /// Validates channel `id`; every error names `channels.<id>.<key>`.
 pub fn build(
@@ -54,7 +52,7 @@ pub fn build(
     })
 }
 
-fn not_one_of(key: String, value: &str, expected: &'static str) -> SettingsError {
+pub(super) fn not_one_of(key: String, value: &str, expected: &'static str) -> SettingsError {
     SettingsError::NotOneOf {
         key,
         value: value.to_owned(),
@@ -105,73 +103,6 @@ fn url_policy(key: &str, raw: RawUrlPolicy) -> Result<UrlPolicy, SettingsError> 
             .map(|h| HostPattern::parse(h))
             .collect(),
         allow_private: raw.allow_private.unwrap_or(false),
-    })
-}
-
-fn signer(
-    key: &str,
-    raw: RawSigner,
-    env: &HashMap<String, String>,
-    base: &Path,
-) -> Result<Signer, SettingsError> {
-    let kind = raw.kind.as_deref().unwrap_or("sorted-params");
-    match kind {
-        "sorted-params" => {}
-        "sorted-chars-md5" | "rsa" => {
-            return Err(invalid(
-                format!("{key}.kind"),
-                format!("signer `{kind}` is not available in this version"),
-            ))
-        }
-        other => return Err(not_one_of(format!("{key}.kind"), other, "sorted-params")),
-    }
-    let file = raw.secret_file.as_deref().map(|p| relative_to(base, p));
-    let secret = secret::resolve(raw.secret.as_deref(), file.as_deref(), env)
-        .map_err(|source| SettingsError::Secret {
-            key: format!("{key}.secret"),
-            source,
-        })?
-        .filter(|s| !s.expose().is_empty())
-        .ok_or_else(|| SettingsError::Missing {
-            key: format!("{key}.secret"),
-        })?;
-    let template = raw
-        .template
-        .unwrap_or_else(|| "{params}&key={secret}".into());
-    if !template.contains("{params}") {
-        return Err(invalid(format!("{key}.template"), "must contain {params}"));
-    }
-    let hash = match raw.hash.as_deref().unwrap_or("md5") {
-        "md5" => Hash::Md5,
-        "sha256" => Hash::Sha256,
-        "hmac-sha256" => Hash::HmacSha256,
-        other => {
-            return Err(not_one_of(
-                format!("{key}.hash"),
-                other,
-                "md5, sha256, hmac-sha256",
-            ))
-        }
-    };
-    if hash != Hash::HmacSha256 && !template.contains("{secret}") {
-        return Err(invalid(
-            format!("{key}.template"),
-            "must contain {secret} unless hash is hmac-sha256",
-        ));
-    }
-    let case = match raw.case.as_deref().unwrap_or("upper") {
-        "lower" => Case::Lower,
-        "upper" => Case::Upper,
-        other => return Err(not_one_of(format!("{key}.case"), other, "lower, upper")),
-    };
-    Ok(Signer::SortedParams {
-        signer: SortedParams {
-            secret,
-            template,
-            hash,
-            case,
-        },
-        field: raw.field.unwrap_or_else(|| "sign".into()),
     })
 }
 

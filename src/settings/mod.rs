@@ -7,6 +7,7 @@ mod channel;
 mod preset;
 mod raw;
 mod secret;
+mod signer;
 
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
 

@@ -91,6 +91,14 @@ fn merge_signer(o: RawSigner, b: RawSigner) -> RawSigner {
         hash: o.hash.or(b.hash),
         case: o.case.or(b.case),
         field: o.field.or(b.field),
+        private_key: o.private_key.or(b.private_key),
+        private_key_file: o.private_key_file.or(b.private_key_file),
+        peer_public_key: o.peer_public_key.or(b.peer_public_key),
+        peer_public_key_file: o.peer_public_key_file.or(b.peer_public_key_file),
+        encrypt_fields: o.encrypt_fields.or(b.encrypt_fields),
+        padding: o.padding.or(b.padding),
+        string_to_sign: o.string_to_sign.or(b.string_to_sign),
+        event_codes: o.event_codes.or(b.event_codes),
     }
 }
 

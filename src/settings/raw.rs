@@ -82,6 +82,20 @@ pub struct RawSigner {
     pub case: Option<String>,
     /// The body field that carries the signature (default `sign`).
     pub field: Option<String>,
+    /// `rsa`: our private key (PEM, PKCS#1 or PKCS#8), inline or as a file.
+    pub private_key: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    /// `rsa`: the brand's public key, for field encryption and verifying its callbacks.
+    pub peer_public_key: Option<String>,
+    pub peer_public_key_file: Option<PathBuf>,
+    /// `rsa`: JSON pointers of the fields to encrypt.
+    pub encrypt_fields: Option<Vec<String>>,
+    /// `rsa`: `pkcs1` (default) or `oaep-sha256`.
+    pub padding: Option<String>,
+    /// `rsa`: the signed string over `{timestamp}`, `{nonce}`, `{body}`.
+    pub string_to_sign: Option<String>,
+    /// `rsa`: notifyType → `X-EventCode`.
+    pub event_codes: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

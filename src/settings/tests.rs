@@ -45,7 +45,9 @@ fn defaults_come_from_the_ebuy_preset() {
     let a = &s.channels["a"];
     assert_eq!(a.timeout, Duration::from_secs(10));
     assert_eq!(a.url_policy.schemes, vec!["https".to_string()]);
-    let Signer::SortedParams { signer, field } = &a.signer;
+    let Signer::SortedParams { signer, field } = &a.signer else {
+        panic!("expected a sorted-params signer")
+    };
     assert_eq!(signer.secret.expose(), "x");
     assert_eq!(field, "sign");
     assert_eq!(signer.case, crate::sign::sorted_params::Case::Upper);
@@ -75,7 +77,9 @@ fn em_preset_is_lower_case_with_a_window() {
     )
     .unwrap();
     let e = &s.channels["e"];
-    let Signer::SortedParams { signer, .. } = &e.signer;
+    let Signer::SortedParams { signer, .. } = &e.signer else {
+        panic!("expected a sorted-params signer")
+    };
     assert_eq!(signer.case, crate::sign::sorted_params::Case::Lower);
     assert!(!e.success.holds(200, "success"));
     assert!(e.success.holds(200, "SUCCESS"));
@@ -134,7 +138,9 @@ fn secrets_from_files_resolve_relative_to_the_config() {
     let (dir, path) = write("[channels.a]\nsigner = { secret_file = \"a.secret\" }\n");
     std::fs::write(dir.path().join("a.secret"), "from-file\n").unwrap();
     let s = Settings::load(&path, &HashMap::new()).unwrap();
-    let Signer::SortedParams { signer, .. } = &s.channels["a"].signer;
+    let Signer::SortedParams { signer, .. } = &s.channels["a"].signer else {
+        panic!("expected a sorted-params signer")
+    };
     assert_eq!(signer.secret.expose(), "from-file");
 }
 

@@ -3,12 +3,20 @@
 //! A signer takes the body's fields and produces the exact bytes sent plus any headers;
 //! `verify` checks a received body the same way, and `explain` shows the string signed.
 
+pub mod rsa;
+pub mod sorted_chars;
 pub mod sorted_params;
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::format::{BodyEncoding, DecodeError};
+use crate::message::NotifyType;
+use crate::settings::Secret;
+use rsa::{RsaError, RsaRequest};
+use sorted_chars::SortedCharsError;
 pub use sorted_params::SortedParams;
 
 /// The configured signer of a channel; a closed set chosen at start-up.
@@ -19,6 +27,32 @@ pub enum Signer {
         /// The body field carrying the signature, usually `sign`.
         field: String,
     },
+    /// 商战网络 (seed 001): MD5 of the sorted characters of the PHP JSON text, plus the secret.
+    SortedChars { secret: Secret, field: String },
+    /// 运之盟 (seed 000): RSA signature headers and RSA field encryption.
+    Rsa(Arc<RsaRequest>),
+}
+
+/// What a signer may need besides the body: the clock, a nonce, the notification kind.
+#[derive(Debug, Clone, Copy)]
+pub struct SignContext<'a> {
+    pub now_ms: u64,
+    /// Pinned nonce; a fresh random one when `None`.
+    pub nonce: Option<&'a str>,
+    pub notify_type: NotifyType,
+}
+
+/// Why a body could not be signed; each is about this message, not the channel's keys.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no event code configured for notifyType `{0}` (signer.event_codes)")]
+    NoEventCode(NotifyType),
+    #[error("fields are to be encrypted but no peer_public_key is configured")]
+    NoPeerKey,
+    #[error(transparent)]
+    Rsa(#[from] RsaError),
+    #[error(transparent)]
+    SortedChars(#[from] SortedCharsError),
 }
 
 /// A signed request body, ready to send.
@@ -39,6 +73,12 @@ pub enum VerifyError {
     Decode(#[from] DecodeError),
     #[error("the signature field `{0}` is missing or not a string")]
     MissingSignature(String),
+    #[error("header `{0}` is missing")]
+    MissingHeader(String),
+    #[error("no peer_public_key is configured to verify with")]
+    NoPeerKey,
+    #[error("cannot recompute the signature: {0}")]
+    Unsignable(#[from] SortedCharsError),
     #[error("the signature does not match")]
     Mismatch,
 }
@@ -49,48 +89,73 @@ impl Signer {
         &self,
         mut fields: Map<String, Value>,
         encoding: BodyEncoding,
+        ctx: &SignContext<'_>,
         explain: bool,
-    ) -> Signed {
-        match self {
+    ) -> Result<Signed, SignError> {
+        let (field, sign, string_to_sign) = match self {
             Signer::SortedParams { signer, field } => {
-                let string_to_sign = explain.then(|| signer.explain(&fields, field));
-                let sign = signer.sign(&fields, field);
-                fields.insert(field.clone(), Value::String(sign));
-                Signed {
-                    body: encoding.encode(&fields),
-                    headers: Vec::new(),
-                    string_to_sign,
-                }
+                let explained = explain.then(|| signer.explain(&fields, field));
+                (field, signer.sign(&fields, field), explained)
             }
-        }
+            Signer::SortedChars { secret, field } => {
+                let explained = match explain {
+                    true => Some(sorted_chars::explain(&fields, field, sorted_params::MASK)?),
+                    false => None,
+                };
+                (
+                    field,
+                    sorted_chars::sign(&fields, field, secret.expose())?,
+                    explained,
+                )
+            }
+            Signer::Rsa(rsa) => return rsa.sign(fields, encoding, ctx, explain),
+        };
+        fields.insert(field.clone(), Value::String(sign));
+        Ok(Signed {
+            body: encoding.encode(&fields),
+            headers: Vec::new(),
+            string_to_sign,
+        })
+    }
+
+    /// Whether signing costs enough CPU (RSA) to run off the async runtime's threads.
+    pub fn is_expensive(&self) -> bool {
+        matches!(self, Signer::Rsa(_))
     }
 
     /// Checks a received body (and headers, for header signers) in constant time.
     pub fn verify(
         &self,
         body: &str,
-        _headers: &[(String, String)],
+        headers: &[(String, String)],
         encoding: BodyEncoding,
     ) -> Result<(), VerifyError> {
-        match self {
+        let (fields, field, ours) = match self {
             Signer::SortedParams { signer, field } => {
                 let fields = encoding.decode(body)?;
-                let given = fields
-                    .get(field)
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| VerifyError::MissingSignature(field.clone()))?;
                 let ours = signer.sign(&fields, field);
-                // Hex case is presentation, not part of the secret check.
-                let same = ours
-                    .to_ascii_lowercase()
-                    .as_bytes()
-                    .ct_eq(given.to_ascii_lowercase().as_bytes());
-                if same.into() {
-                    Ok(())
-                } else {
-                    Err(VerifyError::Mismatch)
-                }
+                (fields, field, ours)
             }
+            Signer::SortedChars { secret, field } => {
+                let fields = encoding.decode(body)?;
+                let ours = sorted_chars::sign(&fields, field, secret.expose())?;
+                (fields, field, ours)
+            }
+            Signer::Rsa(rsa) => return rsa.verify(body, headers),
+        };
+        let given = fields
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| VerifyError::MissingSignature(field.clone()))?;
+        // Hex case is presentation, not part of the secret check.
+        let same = ours
+            .to_ascii_lowercase()
+            .as_bytes()
+            .ct_eq(given.to_ascii_lowercase().as_bytes());
+        if same.into() {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
         }
     }
 }
@@ -98,7 +163,6 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Secret;
     use sorted_params::{Case, Hash};
 
     fn signer() -> Signer {
@@ -118,7 +182,12 @@ mod tests {
         let fields: Map<String, Value> =
             serde_json::from_str(r#"{"appId":"A","bizContent":"{\"x\":1}"}"#).unwrap();
         for enc in [BodyEncoding::Json, BodyEncoding::Form] {
-            let signed = signer().sign(fields.clone(), enc, true);
+            let ctx = SignContext {
+                now_ms: 0,
+                nonce: None,
+                notify_type: NotifyType::Verify,
+            };
+            let signed = signer().sign(fields.clone(), enc, &ctx, true).unwrap();
             assert_eq!(
                 signed.string_to_sign.as_deref(),
                 Some(r#"appId=A&bizContent={"x":1}&key=******"#)

@@ -3,6 +3,8 @@
 mod bad_input;
 mod cli;
 mod delivery;
+mod presets;
+mod rsa_interop;
 mod support;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.

@@ -1,0 +1,123 @@
+//! The `rsa` signer as a channel uses it: encrypt fields, sign into headers, verify callbacks.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::{
+    new_nonce, EncryptedFields, Padding, PrivateKey, PublicKey, RsaError, RsaSigner, RsaVerifier,
+    SigningParts, Template, HEADER_EVENT_CODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use crate::format::BodyEncoding;
+use crate::message::NotifyType;
+use crate::sign::{SignContext, SignError, Signed, VerifyError};
+
+/// One channel's RSA setup: our key signs, the brand's key encrypts and verifies.
+#[derive(Debug)]
+pub struct RsaRequest {
+    signer: RsaSigner,
+    /// The peer's public key, twice: aws-lc-rs keeps verification and encryption keys apart.
+    verifier: Option<RsaVerifier>,
+    peer_key: Option<PublicKey>,
+    fields: EncryptedFields,
+    padding: Padding,
+    event_codes: HashMap<NotifyType, String>,
+}
+
+impl RsaRequest {
+    /// Builds it from validated parts; `peer_public_pem` is needed for encryption and verify.
+    pub fn new(
+        template: Template,
+        private_key: PrivateKey,
+        peer_public_pem: Option<&str>,
+        fields: EncryptedFields,
+        padding: Padding,
+        event_codes: HashMap<NotifyType, String>,
+    ) -> Result<Self, RsaError> {
+        let (verifier, peer_key) = match peer_public_pem {
+            Some(pem) => (
+                Some(RsaVerifier::new(
+                    template.clone(),
+                    PublicKey::from_pem(pem)?,
+                )),
+                Some(PublicKey::from_pem(pem)?),
+            ),
+            None => (None, None),
+        };
+        Ok(Self {
+            signer: RsaSigner::new(template, private_key),
+            verifier,
+            peer_key,
+            fields,
+            padding,
+            event_codes,
+        })
+    }
+
+    /// Encrypts the configured fields, encodes the body, and signs it into headers.
+    pub fn sign(
+        &self,
+        fields: Map<String, Value>,
+        encoding: BodyEncoding,
+        ctx: &SignContext<'_>,
+        explain: bool,
+    ) -> Result<Signed, SignError> {
+        let event_code = self
+            .event_codes
+            .get(&ctx.notify_type)
+            .ok_or(SignError::NoEventCode(ctx.notify_type))?;
+        let mut body = Value::Object(fields);
+        if !self.fields.pointers().is_empty() {
+            let key = self.peer_key.as_ref().ok_or(SignError::NoPeerKey)?;
+            self.fields.encrypt(&mut body, key, self.padding)?;
+        }
+        let Value::Object(fields) = body else {
+            unreachable!("encryption replaces strings inside the object, never the object")
+        };
+        let body = encoding.encode(&fields);
+        let timestamp = ctx.now_ms.to_string();
+        let nonce = match ctx.nonce {
+            Some(n) => n.to_owned(),
+            None => new_nonce(&mut rand::rng()),
+        };
+        let parts = SigningParts {
+            timestamp: &timestamp,
+            nonce: &nonce,
+            body: body.as_bytes(),
+        };
+        let signature = self.signer.sign(&parts)?;
+        let string_to_sign = explain.then(|| self.signer.explain(&parts));
+        Ok(Signed {
+            headers: vec![
+                (HEADER_TIMESTAMP.to_owned(), timestamp),
+                (HEADER_NONCE.to_owned(), nonce),
+                (HEADER_EVENT_CODE.to_owned(), event_code.clone()),
+                (HEADER_SIGNATURE.to_owned(), signature),
+            ],
+            body,
+            string_to_sign,
+        })
+    }
+
+    /// Checks a callback signed by the peer: `X-Signature` over the template.
+    pub fn verify(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
+        let verifier = self.verifier.as_ref().ok_or(VerifyError::NoPeerKey)?;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
+        };
+        let parts = SigningParts {
+            timestamp: header(HEADER_TIMESTAMP)?,
+            nonce: header(HEADER_NONCE)?,
+            body: body.as_bytes(),
+        };
+        if verifier.verify(&parts, header(HEADER_SIGNATURE)?) {
+            Ok(())
+        } else {
+            Err(VerifyError::Mismatch)
+        }
+    }
+}
