@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::deliver::{SuccessRule, UrlPolicy};
 use crate::format::BodyEncoding;
 use crate::message::MessageType;
-use crate::retry::RetrySchedule;
+use crate::retry::RetryPolicy;
 use crate::sign::Signer;
 
 /// One configured brand channel (the `[channels.<id>]` table, validated).
@@ -22,7 +22,7 @@ pub struct Channel {
     pub url_policy: UrlPolicy,
     pub signer: Signer,
     pub success: SuccessRule,
-    pub retry: RetrySchedule,
+    pub retry: RetryPolicy,
 }
 
 impl Channel {

@@ -40,6 +40,8 @@ enum Command {
     Verify(cli::verify::Args),
     /// Publish a queue message (for testing) with publisher confirms.
     Publish(cli::publish::Args),
+    /// List or replay the parking lot.
+    Dead(cli::dead::Args),
 }
 
 /// The config file every subcommand takes.
@@ -94,6 +96,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => cli::sign::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Publish(args) => cli::publish::run(args).await,
+        Command::Dead(args) => cli::dead::run(args).await,
     }
 }
 

@@ -128,6 +128,23 @@ impl fmt::Display for MessageId {
     }
 }
 
+/// Where a message is in its retry schedule, as carried in its AMQP headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for a fresh message; `x-notify-attempt` on a retried one.
+    pub number: u32,
+    /// Epoch ms of the first attempt, once there has been one.
+    pub first_at_ms: Option<u64>,
+}
+
+impl Attempt {
+    /// A message that has never been tried.
+    pub const FIRST: Attempt = Attempt {
+        number: 1,
+        first_at_ms: None,
+    };
+}
+
 /// A validated queue message (SPEC §1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueMessage {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
@@ -10,8 +11,9 @@ use tracing::{field, info, warn, Instrument, Span};
 use crate::channel::Channel;
 use crate::deliver::{Request, Sender};
 use crate::format::standard_message;
-use crate::message::{MessageId, NotifyType, QueueMessage};
+use crate::message::{Attempt, MessageId, NotifyType, QueueMessage};
 use crate::parse::{self, BadInput};
+use crate::retry::{Failure, Next};
 use crate::schema::Schemas;
 use crate::settings::Settings;
 use crate::sign::SignContext;
@@ -54,28 +56,52 @@ pub enum Outcome {
     /// The brand's answer met the channel's success rule.
     Delivered { status: u16 },
     /// The attempt did not land; `status` is the brand's HTTP status when it answered.
-    Failed { status: Option<u16>, error: String },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// The message can never be delivered as it stands.
     Bad(BadInput),
 }
 
-/// The outcome plus what is known about the message, for the consumer to settle it.
+/// What the consumer does with the message now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ack,
+    /// Re-publish to the retry queue of `step`, to come back after `wait`.
+    RetryIn {
+        step: Duration,
+        wait: Duration,
+    },
+    Park,
+}
+
+/// The outcome, the verdict, and what is known about the message.
 #[derive(Debug)]
 pub struct Handled {
     pub outcome: Outcome,
+    pub verdict: Verdict,
     pub channel: Option<String>,
     pub notify_type: Option<NotifyType>,
 }
 
 impl Handled {
-    /// For an outcome that did not land: the `x-notify-error` text and the last HTTP status.
-    pub fn failure(&self) -> Option<(String, Option<u16>)> {
+    /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
+    pub fn error(&self) -> Option<String> {
         match &self.outcome {
             Outcome::Delivered { .. } => None,
-            Outcome::Failed { status, error } => {
-                Some((format!("delivery-failed: {error}"), *status))
-            }
-            Outcome::Bad(bad) => Some((bad.header_value(), None)),
+            Outcome::Failed { error, .. } => Some(format!("delivery-failed: {error}")),
+            Outcome::Bad(bad) => Some(bad.header_value()),
+        }
+    }
+
+    /// The brand's HTTP status, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match &self.outcome {
+            Outcome::Delivered { status } => Some(*status),
+            Outcome::Failed { status, .. } => *status,
+            Outcome::Bad(_) => None,
         }
     }
 }
@@ -221,14 +247,21 @@ impl Pipeline {
     }
 
     /// Handles one message off the queue, within a span carrying its id, channel and type.
-    pub async fn handle(&self, id: &MessageId, body: &[u8], content_type: Option<&str>) -> Handled {
+    pub async fn handle(
+        &self,
+        id: &MessageId,
+        body: &[u8],
+        content_type: Option<&str>,
+        attempt: Attempt,
+    ) -> Handled {
         let span = tracing::info_span!(
             "message",
             id = %id,
+            attempt = attempt.number,
             channel = field::Empty,
             notify_type = field::Empty
         );
-        self.handle_in_span(id, body, content_type)
+        self.handle_in_span(id, body, content_type, attempt)
             .instrument(span)
             .await
     }
@@ -238,13 +271,15 @@ impl Pipeline {
         id: &MessageId,
         body: &[u8],
         content_type: Option<&str>,
+        attempt: Attempt,
     ) -> Handled {
-        let prepared = match self.prepare_async(id, body, content_type).await {
+        let mut prepared = match self.prepare_async(id, body, content_type).await {
             Ok(p) => p,
             Err(bad) => {
-                warn!(reason = bad.code(), error = %bad, "bad input");
+                warn!(reason = bad.code(), error = %bad, "bad input; parking");
                 return Handled {
                     outcome: Outcome::Bad(bad),
+                    verdict: Verdict::Park,
                     channel: None,
                     notify_type: None,
                 };
@@ -252,17 +287,32 @@ impl Pipeline {
         };
         let channel = Arc::clone(&prepared.channel);
         let notify_type = prepared.message.notify_type;
+        if channel.notify_id_header {
+            // Lets a brand tell a retry from a duplicate of the first attempt.
+            let number = attempt.number.to_string();
+            prepared
+                .request
+                .headers
+                .push(("X-Notify-Attempt".into(), number));
+        }
         Span::current()
             .record("channel", channel.id.as_str())
             .record("notify_type", notify_type.as_str());
         let outcome = self.send(prepared).await;
-        match &outcome {
-            Outcome::Delivered { status } => info!(status, "delivered"),
-            Outcome::Failed { status, error } => warn!(status, error = %error, "delivery failed"),
-            Outcome::Bad(_) => {}
+        let verdict = decide(&channel, &outcome, attempt);
+        match (&outcome, verdict) {
+            (Outcome::Delivered { status }, _) => info!(status, "delivered"),
+            (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
+                warn!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
+            }
+            (Outcome::Failed { status, error, .. }, _) => {
+                warn!(status, error = %error, "delivery failed; parking")
+            }
+            (Outcome::Bad(_), _) => {}
         }
         Handled {
             outcome,
+            verdict,
             channel: Some(channel.id.clone()),
             notify_type: Some(notify_type),
         }
@@ -287,12 +337,40 @@ impl Pipeline {
                     "answer did not meet the success rule: {}",
                     snippet(&answer.body)
                 ),
+                retry_after: answer.retry_after,
             },
             Err(e) => Outcome::Failed {
                 status: None,
                 error: e.to_string(),
+                retry_after: None,
             },
         }
+    }
+}
+
+/// Ack what landed, park what never will, and let the channel's policy time the rest.
+fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> Verdict {
+    let (status, retry_after) = match outcome {
+        Outcome::Delivered { .. } => return Verdict::Ack,
+        Outcome::Bad(_) => return Verdict::Park,
+        Outcome::Failed {
+            status,
+            retry_after,
+            ..
+        } => (*status, *retry_after),
+    };
+    let now = Pins::now().now_ms;
+    let since_first = Duration::from_millis(now.saturating_sub(attempt.first_at_ms.unwrap_or(now)));
+    let failure = Failure {
+        status,
+        retry_after,
+    };
+    match channel
+        .retry
+        .after_failure(attempt.number, since_first, failure, rand::random::<f64>())
+    {
+        Next::RetryIn { step, wait } => Verdict::RetryIn { step, wait },
+        Next::Park => Verdict::Park,
     }
 }
 

@@ -1,10 +1,14 @@
 //! RabbitMQ plumbing: connect, declare the topology, publish with confirms.
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
-use crate::settings::{BrokerSettings, Secret};
+use super::settle::retry_queue;
+use crate::settings::{BrokerSettings, QueueArgument, Secret};
 
 /// Why the broker could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -66,32 +70,62 @@ pub async fn confirm_channel(connection: &Connection) -> Result<Channel, BrokerE
     Ok(channel)
 }
 
-/// Declares (or, with `declare = false`, checks) the main queue, and declares the parking lot.
+/// Declares (or, with `declare = false`, checks) the main queue, and declares the parking
+/// lot and one retry queue per schedule step.
 pub async fn declare_topology(
     channel: &Channel,
     broker: &BrokerSettings,
+    retry_steps: &[Duration],
 ) -> Result<(), BrokerError> {
     let main = QueueDeclareOptions {
         durable: true,
         passive: !broker.declare,
         ..QueueDeclareOptions::default()
     };
-    declare(channel, &broker.queue, main).await?;
-    declare(
-        channel,
-        &broker.dead_queue(),
-        QueueDeclareOptions::durable(),
-    )
-    .await
+    let arguments = arguments(&broker.queue_arguments);
+    declare(channel, &broker.queue, main, arguments.clone()).await?;
+    let durable = QueueDeclareOptions::durable();
+    declare(channel, &broker.dead_queue(), durable, arguments.clone()).await?;
+    for step in retry_steps {
+        let mut retry = arguments.clone();
+        // Messages carry their own expiration (step plus jitter or Retry-After, at most
+        // twice the step); the queue TTL is the backstop at that bound.
+        let ttl = i64::try_from(step.as_millis() * 2).unwrap_or(i64::MAX);
+        retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        retry.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        retry.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(broker.queue.as_str().into()),
+        );
+        declare(channel, &retry_queue(&broker.queue, *step), durable, retry).await?;
+    }
+    Ok(())
+}
+
+fn arguments(configured: &BTreeMap<String, QueueArgument>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (name, value) in configured {
+        let value = match value {
+            QueueArgument::Int(i) => AMQPValue::LongLongInt(*i),
+            QueueArgument::Bool(b) => AMQPValue::Boolean(*b),
+            QueueArgument::Text(s) => AMQPValue::LongString(s.as_str().into()),
+        };
+        table.insert(name.as_str().into(), value);
+    }
+    table
 }
 
 async fn declare(
     channel: &Channel,
     queue: &str,
     options: QueueDeclareOptions,
+    arguments: FieldTable,
 ) -> Result<(), BrokerError> {
     channel
-        .queue_declare(queue.into(), options, FieldTable::default())
+        .queue_declare(queue.into(), options, arguments)
         .await
         .map(|_| ())
         .map_err(|source| BrokerError::Queue {

@@ -1,11 +1,12 @@
 //! The consumer: take deliveries, run each through the pipeline, settle it durably.
 //!
 //! Settling follows one rule: a message is acked only once its outcome is durable —
-//! delivered, or confirmed by the broker into the parking lot. Anything else stays unacked
-//! and returns to the queue when the channel closes.
+//! delivered, or confirmed by the broker into a retry queue or the parking lot. Anything
+//! else stays unacked and returns to the queue when the channel closes.
 
 pub mod broker;
-mod park;
+pub mod parking_lot;
+pub mod settle;
 
 use std::sync::Arc;
 
@@ -18,93 +19,92 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::message::MessageId;
-use crate::pipeline::Pipeline;
-use crate::settings::BrokerSettings;
+use crate::pipeline::{Pipeline, Verdict};
+use crate::settings::Settings;
 pub use broker::BrokerError;
-use park::Parker;
+use settle::{attempt_of, Settler};
 
 /// Consumes the main queue until `shutdown` fires or the broker goes away.
 pub struct Consumer {
     pipeline: Arc<Pipeline>,
-    broker: BrokerSettings,
+    settings: Arc<Settings>,
 }
 
 impl Consumer {
-    pub fn new(pipeline: Arc<Pipeline>, broker: BrokerSettings) -> Self {
-        Self { pipeline, broker }
+    pub fn new(pipeline: Arc<Pipeline>, settings: Arc<Settings>) -> Self {
+        Self { pipeline, settings }
     }
 
-    /// Runs until `shutdown` is cancelled (returns `Ok`) or the connection fails (`Err`).
+    /// Runs one connection until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
     ///
-    /// On shutdown: stop taking deliveries, give in-flight ones `shutdown_grace` to finish,
+    /// On either: stop taking deliveries, give in-flight ones `shutdown_grace` to finish,
     /// then close the channel so the broker requeues whatever is still unacked.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), BrokerError> {
-        let connection = broker::connect(&self.broker.url, "notify-bridge").await?;
+    pub async fn run(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+        let broker = &self.settings.broker;
+        // Named per queue and process so operators (and tests) can find this connection.
+        let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
+        let connection = broker::connect(&broker.url, &name).await?;
         let consume = connection
             .create_channel()
             .await
             .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
-        broker::declare_topology(&consume, &self.broker).await?;
+        broker::declare_topology(&consume, broker, &self.settings.retry_steps()).await?;
         consume
-            .basic_qos(self.broker.prefetch, BasicQosOptions::default())
+            .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
             .map_err(BrokerError::Channel)?;
         let mut deliveries = consume
             .basic_consume(
-                self.broker.queue.as_str().into(),
+                broker.queue.as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await
             .map_err(|source| BrokerError::Queue {
-                queue: self.broker.queue.clone(),
+                queue: broker.queue.clone(),
                 source,
             })?;
-        info!(queue = %self.broker.queue, prefetch = self.broker.prefetch, "consuming");
+        info!(queue = %broker.queue, prefetch = broker.prefetch, "consuming");
 
-        let parker = Arc::new(Parker::new(publish, self.broker.dead_queue()));
-        // A park that cannot be confirmed leaves its message unacked; stop and let it return.
-        let fatal = shutdown.child_token();
+        let settler = Arc::new(Settler::new(publish, broker.queue.clone()));
+        // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
+        let failed = CancellationToken::new();
         let tracker = TaskTracker::new();
         let result = loop {
-            let delivery = tokio::select! {
-                _ = fatal.cancelled() => break Ok(()),
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                _ = failed.cancelled() => break Err(BrokerError::SettleFailed),
                 next = deliveries.next() => next,
             };
-            match delivery {
-                Some(Ok(delivery)) => {
-                    let pipeline = Arc::clone(&self.pipeline);
-                    let parker = Arc::clone(&parker);
-                    let fatal = fatal.clone();
-                    tracker.spawn(async move {
-                        if let Err(e) = settle_one(&pipeline, &parker, delivery).await {
-                            error!(error = %e, "cannot settle a message; stopping to let it return to the queue");
-                            fatal.cancel();
-                        }
-                    });
-                }
+            let delivery = match next {
+                Some(Ok(delivery)) => delivery,
                 Some(Err(e)) => break Err(BrokerError::Channel(e)),
                 None => break Err(BrokerError::ConsumerEnded),
-            }
+            };
+            let pipeline = Arc::clone(&self.pipeline);
+            let settler = Arc::clone(&settler);
+            let failed = failed.clone();
+            tracker.spawn(async move {
+                if let Err(e) = settle_one(&pipeline, &settler, delivery).await {
+                    error!(error = %e, "cannot settle a message; reconnecting so it returns to the queue");
+                    failed.cancel();
+                }
+            });
         };
-        let tag = deliveries.tag();
         let _ = consume
-            .basic_cancel(tag, BasicCancelOptions::default())
+            .basic_cancel(deliveries.tag(), BasicCancelOptions::default())
             .await;
         tracker.close();
-        if tokio::time::timeout(self.broker.shutdown_grace, tracker.wait())
+        if tokio::time::timeout(broker.shutdown_grace, tracker.wait())
             .await
             .is_err()
         {
-            warn!(grace = ?self.broker.shutdown_grace, "grace period over; unfinished messages return to the queue");
+            warn!(grace = ?broker.shutdown_grace, "grace period over; unfinished messages return to the queue");
         }
         let _ = consume.close(200, "shutting down".into()).await;
         let _ = connection.close(200, "shutting down".into()).await;
-        if result.is_ok() && !shutdown.is_cancelled() {
-            return Err(BrokerError::SettleFailed);
-        }
         result
     }
 }
@@ -112,7 +112,7 @@ impl Consumer {
 /// Handles one delivery and acks it once its outcome is durable.
 async fn settle_one(
     pipeline: &Pipeline,
-    parker: &Parker,
+    settler: &Settler,
     delivery: Delivery,
 ) -> Result<(), BrokerError> {
     let props = &delivery.properties;
@@ -121,13 +121,18 @@ async fn settle_one(
         &delivery.data,
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
+    let attempt = attempt_of(&delivery);
     let handled = pipeline
-        .handle(&id, &delivery.data, content_type.as_deref())
+        .handle(&id, &delivery.data, content_type.as_deref(), attempt)
         .await;
-    if let Some((reason, status)) = handled.failure() {
-        parker
-            .park(&delivery, &id, &handled, &reason, status)
-            .await?;
+    match handled.verdict {
+        Verdict::Ack => {}
+        Verdict::RetryIn { step, wait } => {
+            settler
+                .retry(&delivery, &id, &handled, attempt, step, wait)
+                .await?
+        }
+        Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
     delivery
         .acker

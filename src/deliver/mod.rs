@@ -28,6 +28,8 @@ pub struct Response {
     /// Up to [`MAX_RESPONSE_BYTES`] of the body, lossily decoded.
     pub body: String,
     pub latency: Duration,
+    /// `Retry-After` in its delay-seconds form (the form brands' frameworks send).
+    pub retry_after: Option<Duration>,
 }
 
 /// Why no answer came back. Messages carry no URL query or body: they may hold tokens.
@@ -73,6 +75,12 @@ impl Sender {
             .await
             .map_err(|e| classify(e, timeout))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let mut body = Vec::new();
         while body.len() < MAX_RESPONSE_BYTES {
             match response.chunk().await.map_err(|e| classify(e, timeout))? {
@@ -85,6 +93,7 @@ impl Sender {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
             latency: started.elapsed(),
+            retry_after,
         })
     }
 }

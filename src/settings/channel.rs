@@ -10,7 +10,7 @@ use crate::channel::Channel;
 use crate::deliver::{BodyRule, HostPattern, StatusRule, SuccessRule, UrlPolicy};
 use crate::format::BodyEncoding;
 use crate::message::MessageType;
-use crate::retry::RetrySchedule;
+use crate::retry::{RetryPolicy, RetrySchedule};
 
 /// Validates channel `id`; every error names `channels.<id>.<key>`.
 pub fn build(
@@ -127,8 +127,27 @@ fn success(key: &str, raw: RawSuccess) -> Result<SuccessRule, SettingsError> {
     Ok(SuccessRule { status, body })
 }
 
-fn retry(key: &str, raw: RawRetry) -> Result<RetrySchedule, SettingsError> {
-    match (raw.schedule, raw.every, raw.window) {
+fn retry(key: &str, raw: RawRetry) -> Result<RetryPolicy, SettingsError> {
+    let park_on = raw.park_on.unwrap_or_default();
+    if let Some(bad) = park_on.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(invalid(
+            format!("{key}.park_on"),
+            format!("{bad} is not an HTTP status"),
+        ));
+    }
+    Ok(RetryPolicy {
+        schedule: schedule(key, raw.schedule, raw.every, raw.window)?,
+        park_on,
+    })
+}
+
+fn schedule(
+    key: &str,
+    steps: Option<Vec<String>>,
+    every: Option<String>,
+    window: Option<String>,
+) -> Result<RetrySchedule, SettingsError> {
+    match (steps, every, window) {
         (Some(steps), None, None) => {
             if steps.is_empty() {
                 return Err(invalid(

@@ -51,6 +51,17 @@ pub struct BrokerSettings {
     pub declare: bool,
     pub max_message_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Extra arguments for every queue declared, e.g. `x-queue-type = "quorum"`.
+    pub queue_arguments: BTreeMap<String, QueueArgument>,
+}
+
+/// A queue argument value as TOML gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum QueueArgument {
+    Int(i64),
+    Bool(bool),
+    Text(String),
 }
 
 impl BrokerSettings {
@@ -72,6 +83,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Every retry step any channel's schedule uses: one retry queue each.
+    pub fn retry_steps(&self) -> Vec<Duration> {
+        let mut steps: Vec<Duration> = self
+            .channels
+            .values()
+            .flat_map(|c| c.retry.schedule.steps())
+            .filter(|s| !s.is_zero())
+            .collect();
+        steps.sort();
+        steps.dedup();
+        steps
+    }
+
     /// Loads `path`, applies overrides from `env`, and validates everything.
     pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
         let overrides: config::Map<String, String> = env
@@ -129,6 +153,7 @@ impl Settings {
             declare: b.declare.unwrap_or(true),
             max_message_bytes: b.max_message_bytes.unwrap_or(1024 * 1024),
             shutdown_grace: duration("broker.shutdown_grace", b.shutdown_grace.as_deref(), "30s")?,
+            queue_arguments: b.queue_arguments.unwrap_or_default(),
         };
         let admin_listen = raw
             .admin

@@ -73,9 +73,22 @@ pub fn merge(ours: RawChannel, base: RawChannel) -> RawChannel {
             }),
             (o, b) => o.or(b),
         },
-        // A schedule is one value: a channel that sets either form replaces the preset's.
-        retry: ours.retry.or(base.retry),
+        retry: match (ours.retry, base.retry) {
+            (Some(o), Some(b)) => Some(merge_retry(o, b)),
+            (o, b) => o.or(b),
+        },
     }
+}
+
+fn merge_retry(o: RawRetry, b: RawRetry) -> RawRetry {
+    let park_on = o.park_on.clone().or(b.park_on.clone());
+    // A schedule is one value: a channel that sets either form replaces the preset's.
+    let timing = if o.schedule.is_some() || o.every.is_some() || o.window.is_some() {
+        o
+    } else {
+        b
+    };
+    RawRetry { park_on, ..timing }
 }
 
 fn merge_signer(o: RawSigner, b: RawSigner) -> RawSigner {

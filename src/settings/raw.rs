@@ -31,6 +31,8 @@ pub struct RawBroker {
     pub max_message_bytes: Option<usize>,
     /// How long in-flight deliveries may finish after SIGTERM.
     pub shutdown_grace: Option<String>,
+    /// Extra queue arguments for every queue declared (quorum queues on a cluster).
+    pub queue_arguments: Option<BTreeMap<String, super::QueueArgument>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,4 +132,6 @@ pub struct RawRetry {
     pub schedule: Option<Vec<String>>,
     pub every: Option<String>,
     pub window: Option<String>,
+    /// Statuses that park at once instead of retrying.
+    pub park_on: Option<Vec<u16>>,
 }

@@ -51,7 +51,7 @@ fn defaults_come_from_the_ebuy_preset() {
     assert_eq!(signer.secret.expose(), "x");
     assert_eq!(field, "sign");
     assert_eq!(signer.case, crate::sign::sorted_params::Case::Upper);
-    assert!(matches!(&a.retry, RetrySchedule::Steps(s) if s.len() == 8));
+    assert!(matches!(&a.retry.schedule, RetrySchedule::Steps(s) if s.len() == 8));
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn em_preset_is_lower_case_with_a_window() {
     assert_eq!(signer.case, crate::sign::sorted_params::Case::Lower);
     assert!(!e.success.holds(200, "success"));
     assert!(e.success.holds(200, "SUCCESS"));
-    assert!(matches!(e.retry, RetrySchedule::Every { .. }));
+    assert!(matches!(e.retry.schedule, RetrySchedule::Every { .. }));
 }
 
 #[test]

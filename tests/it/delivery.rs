@@ -115,6 +115,7 @@ async fn failed_deliveries_are_parked_with_their_status() {
     let receiver = Receiver::start(|r| match r.path.as_str() {
         "/500" => (500, "boom".into()),
         "/redirect" => (302, String::new()),
+        "/401" => (401, "who are you".into()),
         // EM wants exactly SUCCESS: a polite 200 "success" is not enough.
         _ => (200, "success".into()),
     })
@@ -125,6 +126,7 @@ async fn failed_deliveries_are_parked_with_their_status() {
     let cases = [
         ("m-500", "shop", "/500"),
         ("m-302", "shop", "/redirect"),
+        ("m-401", "shop", "/401"),
         ("m-em", "em-like", "/em"),
     ];
     for (id, channel, path) in cases {
@@ -134,8 +136,8 @@ async fn failed_deliveries_are_parked_with_their_status() {
             .await;
     }
     let dead = format!("{queue}.dead");
-    eventually(Duration::from_secs(20), "three parked", || async {
-        broker.depth(&dead).await >= 3
+    eventually(Duration::from_secs(20), "four parked", || async {
+        broker.depth(&dead).await >= 4
     })
     .await;
     bridge.stop().await;
@@ -146,8 +148,24 @@ async fn failed_deliveries_are_parked_with_their_status() {
         .into_iter()
         .map(|g| (g.message_id.clone().unwrap(), g))
         .collect();
-    assert_eq!(parked.len(), 3);
+    assert_eq!(parked.len(), 4);
     assert_eq!(parked["m-500"].headers["x-notify-status"], "500");
+    assert_eq!(parked["m-401"].headers["x-notify-status"], "401");
+    // The shop schedule has three attempts; 401 is listed in park_on; em-like has one.
+    assert_eq!(parked["m-500"].headers["x-notify-attempt"], "3");
+    assert_eq!(parked["m-302"].headers["x-notify-attempt"], "3");
+    assert_eq!(parked["m-401"].headers["x-notify-attempt"], "1");
+    assert_eq!(parked["m-em"].headers["x-notify-attempt"], "1");
+    let first: u64 = parked["m-500"].headers["x-notify-first-attempt-at"]
+        .parse()
+        .unwrap();
+    let last: u64 = parked["m-500"].headers["x-notify-last-attempt-at"]
+        .parse()
+        .unwrap();
+    assert!(
+        last >= first + 600,
+        "two retry waits lie between the first and last attempt"
+    );
     assert_eq!(parked["m-302"].headers["x-notify-status"], "302");
     assert_eq!(parked["m-em"].headers["x-notify-status"], "200");
     assert!(parked["m-em"].headers["x-notify-error"].contains("success rule"));
@@ -162,7 +180,11 @@ async fn failed_deliveries_are_parked_with_their_status() {
         original.as_bytes(),
         "the original body is kept"
     );
-    assert_eq!(receiver.count(), 3, "each was tried, none redirected");
+    assert_eq!(
+        receiver.count(),
+        3 + 3 + 1 + 1,
+        "tries per schedule, no redirect followed"
+    );
     assert_eq!(broker.depth(&queue).await, 0);
     broker.cleanup(&queue).await;
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod presets;
+mod retry;
 mod rsa_interop;
 mod support;
 
@@ -19,6 +20,7 @@ shutdown_grace = "5s"
 app_id = "APP_SHOP"
 url_policy = { schemes = ["http"], hosts = ["127.0.0.1"], allow_private = true }
 signer = { secret = "it-secret-shop" }
+retry = { schedule = ["0s", "200ms", "400ms"], park_on = [401] }
 
 [channels.em-like]
 preset = "em"

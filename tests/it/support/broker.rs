@@ -130,9 +130,16 @@ impl TestBroker {
         out
     }
 
-    /// Deletes the main queue and its parking lot.
+    /// Deletes the main queue, its parking lot and the retry queues the tests use.
     pub async fn cleanup(&self, queue: &str) {
-        for q in [queue.to_owned(), format!("{queue}.dead")] {
+        let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
+        for step in [
+            "50ms", "100ms", "200ms", "400ms", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
+            "30s",
+        ] {
+            queues.push(format!("{queue}.retry.{step}"));
+        }
+        for q in queues {
             let _ = self
                 .channel
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())

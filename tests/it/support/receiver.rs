@@ -23,6 +23,7 @@ type Answer = dyn Fn(&Received) -> (u16, String) + Send + Sync;
 struct Shared {
     seen: Arc<Mutex<Vec<Received>>>,
     answer: Arc<Answer>,
+    delay: std::time::Duration,
 }
 
 pub struct Receiver {
@@ -35,9 +36,18 @@ impl Receiver {
     pub async fn start(
         answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
     ) -> Self {
+        Self::start_slow(std::time::Duration::ZERO, answer).await
+    }
+
+    /// Like `start`, but each answer takes `delay` (a brand that is busy, not down).
+    pub async fn start_slow(
+        delay: std::time::Duration,
+        answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         let shared = Shared {
             seen: Arc::default(),
             answer: Arc::new(answer),
+            delay,
         };
         let seen = Arc::clone(&shared.seen);
         let app = Router::new().fallback(record).with_state(shared);
@@ -84,6 +94,9 @@ async fn record(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
+    }
     let (status, text) = (shared.answer)(&received);
     shared.seen.lock().unwrap().push(received);
     (StatusCode::from_u16(status).unwrap(), text)

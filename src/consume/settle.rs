@@ -1,0 +1,164 @@
+//! Settling a delivery durably: re-publish to a retry queue or the parking lot, with the
+//! broker's confirm, before the original is acked.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::Channel;
+
+use super::broker::{self, BrokerError};
+use crate::message::{Attempt, MessageId};
+use crate::pipeline::Handled;
+use crate::retry::step_name;
+
+/// Header: the attempt a queued message will be delivered as; on a parked one, attempts made.
+pub const ATTEMPT: &str = "x-notify-attempt";
+/// Header: epoch ms of the first attempt.
+pub const FIRST_ATTEMPT_AT: &str = "x-notify-first-attempt-at";
+const ERROR: &str = "x-notify-error";
+const STATUS: &str = "x-notify-status";
+
+type Headers = BTreeMap<ShortString, AMQPValue>;
+
+/// Re-publishes over a confirm channel.
+pub struct Settler {
+    channel: Channel,
+    queue: String,
+}
+
+impl Settler {
+    /// `queue` is the main queue; retry queues and the parking lot are named after it.
+    pub fn new(channel: Channel, queue: String) -> Self {
+        Self { channel, queue }
+    }
+
+    /// Sends `delivery` to the retry queue of `step`, due back after `wait`.
+    pub async fn retry(
+        &self,
+        delivery: &Delivery,
+        id: &MessageId,
+        handled: &Handled,
+        attempt: Attempt,
+        step: Duration,
+        wait: Duration,
+    ) -> Result<(), BrokerError> {
+        let mut headers = self.headers(delivery, handled, attempt);
+        headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number + 1));
+        // Per-message expiration carries jitter and Retry-After; the queue's TTL caps it.
+        let properties = delivery
+            .properties
+            .clone()
+            .with_message_id(ShortString::from(id.as_str()))
+            .with_expiration(wait.as_millis().to_string().into())
+            .with_headers(FieldTable::from(headers));
+        let queue = retry_queue(&self.queue, step);
+        broker::publish_confirmed(&self.channel, &queue, &delivery.data, properties).await
+    }
+
+    /// Parks `delivery` in `<queue>.dead` with why, how often and when it was tried.
+    pub async fn park(
+        &self,
+        delivery: &Delivery,
+        id: &MessageId,
+        handled: &Handled,
+        attempt: Attempt,
+    ) -> Result<(), BrokerError> {
+        let mut headers = self.headers(delivery, handled, attempt);
+        headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number));
+        headers.insert(
+            "x-notify-last-attempt-at".into(),
+            AMQPValue::LongLongInt(now_ms()),
+        );
+        headers.insert(
+            "x-notify-parked-at".into(),
+            AMQPValue::LongLongInt(now_ms()),
+        );
+        if let Some(channel) = &handled.channel {
+            text(&mut headers, "x-notify-channel", channel);
+        }
+        if let Some(kind) = handled.notify_type {
+            text(&mut headers, "x-notify-type", kind.as_str());
+        }
+        // The id travels with the message so a replay keeps the identity brands dedupe on.
+        let properties = delivery
+            .properties
+            .clone()
+            .with_message_id(ShortString::from(id.as_str()))
+            .with_headers(FieldTable::from(headers));
+        let dead = format!("{}.dead", self.queue);
+        broker::publish_confirmed(&self.channel, &dead, &delivery.data, properties).await
+    }
+
+    /// The original headers plus the last error and status, and when the first attempt was.
+    fn headers(&self, delivery: &Delivery, handled: &Handled, attempt: Attempt) -> Headers {
+        let mut headers: Headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|t| t.inner().clone())
+            .unwrap_or_default();
+        if let Some(error) = handled.error() {
+            text(&mut headers, ERROR, &error);
+        }
+        match handled.status() {
+            Some(status) => headers.insert(STATUS.into(), AMQPValue::LongInt(i32::from(status))),
+            // A stale status from an earlier attempt would mislead: this one had none.
+            None => headers.remove(STATUS),
+        };
+        let first = attempt.first_at_ms.map_or_else(now_ms, |ms| ms as i64);
+        headers.insert(FIRST_ATTEMPT_AT.into(), AMQPValue::LongLongInt(first));
+        headers
+    }
+}
+
+/// `<queue>.retry.<step>`: holds messages for `step`, then dead-letters them back to `queue`.
+pub fn retry_queue(queue: &str, step: Duration) -> String {
+    format!("{queue}.retry.{}", step_name(step))
+}
+
+/// Reads where a delivery is in its schedule from its headers.
+pub fn attempt_of(delivery: &Delivery) -> Attempt {
+    let Some(headers) = delivery.properties.headers() else {
+        return Attempt::FIRST;
+    };
+    let number = headers
+        .inner()
+        .get(ATTEMPT)
+        .and_then(as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+    let first_at_ms = headers.inner().get(FIRST_ATTEMPT_AT).and_then(as_u64);
+    Attempt {
+        number,
+        first_at_ms,
+    }
+}
+
+fn as_u64(value: &AMQPValue) -> Option<u64> {
+    match value {
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
+        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(headers: &mut Headers, name: &str, value: &str) {
+    headers.insert(
+        name.into(),
+        AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
+    );
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

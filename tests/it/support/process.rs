@@ -1,0 +1,75 @@
+//! The bridge as a separate process, for crash and signal tests; and broker-side faults.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Writes `toml` (with `{queue}` and `{amqp}` filled) next to the test's scratch files.
+pub fn config_file(dir: &Path, toml: &str, queue: &str) -> PathBuf {
+    let path = dir.join("bridge.toml");
+    let text = toml
+        .replace("{queue}", queue)
+        .replace("{amqp}", &super::amqp_url());
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts `notify-bridge run` on `config`, logs to a file in the config's folder.
+pub fn spawn_bridge(config: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_extension("log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the bridge binary starts")
+}
+
+/// Runs the bridge binary with `args` to completion; returns stdout.
+pub fn bridge_cli(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Sends SIGTERM.
+pub fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Closes, broker-side, every connection whose name contains `fragment` (our queue name),
+/// as `rabbitmqctl close_all_connections` would but without touching other tests.
+pub fn close_connections_named(fragment: &str) -> usize {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl is installed beside the broker");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let mut closed = 0;
+    for line in listing.lines().filter(|l| l.contains(fragment)) {
+        let pid = line.split_whitespace().next().unwrap_or_default();
+        let ok = Command::new("rabbitmqctl")
+            .args(["-q", "close_connection", pid, "closed by test"])
+            .status()
+            .unwrap()
+            .success();
+        closed += usize::from(ok);
+    }
+    closed
+}
