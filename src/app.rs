@@ -41,7 +41,11 @@ pub async fn run(
             let started = Instant::now();
             match consumer.run(&token).await {
                 Ok(()) => return Ok(()),
-                Err(e) if token.is_cancelled() => return Err(e),
+                Err(e) if token.is_cancelled() => {
+                    // Shutting down anyway: whatever was unacked returns to the queue.
+                    warn!(error = %e, "broker connection lost while shutting down");
+                    return Ok(());
+                }
                 Err(e) => {
                     if started.elapsed() > MAX_BACKOFF {
                         backoff = FIRST_BACKOFF;

@@ -1,9 +1,10 @@
 //! A brand channel: everything needed to turn a message for it into a delivered callback.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deliver::{SuccessRule, UrlPolicy};
-use crate::format::BodyEncoding;
+use crate::format::{BodyEncoding, TemplateFormatter};
 use crate::message::MessageType;
 use crate::retry::RetryPolicy;
 use crate::sign::Signer;
@@ -18,6 +19,8 @@ pub struct Channel {
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub encoding: BodyEncoding,
+    /// Renders the brand's own body for `messageType = third`; present whenever it is accepted.
+    pub template: Option<Arc<TemplateFormatter>>,
     pub notify_id_header: bool,
     pub url_policy: UrlPolicy,
     pub signer: Signer,

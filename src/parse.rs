@@ -46,6 +46,8 @@ pub enum BadInput {
     },
     #[error("notifyUrl refused: {0}")]
     UrlRefused(#[from] UrlRefused),
+    #[error("channel `{channel}` cannot render its template for this message: {reason}")]
+    Unformattable { channel: String, reason: String },
     #[error("channel `{channel}` cannot sign this message: {reason}")]
     Unsignable { channel: String, reason: String },
 }
@@ -69,6 +71,7 @@ impl BadInput {
             BadInput::WhaleMessageNotObject => "whale-message-not-object",
             BadInput::ActionConflict { .. } => "action-conflict",
             BadInput::UrlRefused(_) => "url-refused",
+            BadInput::Unformattable { .. } => "unformattable",
             BadInput::Unsignable { .. } => "unsignable",
         }
     }

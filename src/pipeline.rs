@@ -10,8 +10,8 @@ use tracing::{field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{Request, Sender};
-use crate::format::standard_message;
-use crate::message::{Attempt, MessageId, NotifyType, QueueMessage};
+use crate::format::{standard_message, TemplateContext};
+use crate::message::{Attempt, MessageId, MessageType, NotifyType, QueueMessage};
 use crate::parse::{self, BadInput};
 use crate::retry::{Failure, Next};
 use crate::schema::Schemas;
@@ -126,7 +126,21 @@ fn build(
         message,
         url,
     } = routed;
-    let fields = standard_message(&message, channel.app_id.as_deref(), pins.now_ms, schemas)?;
+    let standard = standard_message(&message, channel.app_id.as_deref(), pins.now_ms, schemas)?;
+    let fields = match (&message.message_type, &channel.template) {
+        (MessageType::Third, Some(template)) => template
+            .render(&TemplateContext {
+                standard: &standard,
+                notify_type: message.notify_type.as_str(),
+                channel_id: &channel.id,
+                now_ms: pins.now_ms,
+            })
+            .map_err(|e| BadInput::Unformattable {
+                channel: channel.id.clone(),
+                reason: e.to_string(),
+            })?,
+        _ => standard,
+    };
     let ctx = SignContext {
         now_ms: pins.now_ms,
         nonce: pins.nonce.as_deref(),

@@ -1,8 +1,10 @@
 //! Formatters: what body a brand receives for a message (SPEC §4), and how it is encoded.
 
 mod ebuy;
+pub mod template;
 
 pub use ebuy::standard_message;
+pub use template::{TemplateContext, TemplateError, TemplateFormatter};
 
 use serde_json::{Map, Value};
 

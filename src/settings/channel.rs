@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{RawChannel, RawRetry, RawSuccess, RawUrlPolicy};
-use super::{duration, invalid, preset, signer::signer, SettingsError};
+use super::{duration, invalid, preset, relative_to, signer::signer, SettingsError};
 use crate::channel::Channel;
 use crate::deliver::{BodyRule, HostPattern, StatusRule, SuccessRule, UrlPolicy};
-use crate::format::BodyEncoding;
+use crate::format::template::preset_source;
+use crate::format::{BodyEncoding, TemplateFormatter};
 use crate::message::MessageType;
 use crate::retry::{RetryPolicy, RetrySchedule};
 
@@ -29,6 +31,17 @@ pub fn build(
     let raw = preset::merge(raw, defaults);
 
     let message_types = message_types(&key("message_types"), raw.message_types)?;
+    let template = if message_types.contains(&MessageType::Third) {
+        let source = template_source(
+            &key("template_file"),
+            raw.template_file.as_deref(),
+            &preset_name,
+            base,
+        )?;
+        Some(Arc::new(source))
+    } else {
+        None
+    };
     let max_in_flight = raw.max_in_flight.unwrap_or(32);
     if max_in_flight == 0 {
         return Err(invalid(key("max_in_flight"), "must be at least 1"));
@@ -44,6 +57,7 @@ pub fn build(
             "form" => BodyEncoding::Form,
             other => return Err(not_one_of(key("body_format"), other, "json, form")),
         },
+        template,
         notify_id_header: raw.notify_id_header.unwrap_or(true),
         url_policy: url_policy(&key("url_policy"), raw.url_policy.unwrap_or_default())?,
         signer: signer(&key("signer"), raw.signer.unwrap_or_default(), env, base)?,
@@ -67,15 +81,43 @@ fn message_types(key: &str, raw: Option<Vec<String>>) -> Result<Vec<MessageType>
     }
     names
         .iter()
-        .map(|name| match MessageType::parse(name) {
-            Some(MessageType::Ebuy) => Ok(MessageType::Ebuy),
-            Some(MessageType::Third) => Err(invalid(
-                key,
-                "`third` needs a brand template, which this version cannot render yet",
-            )),
-            None => Err(not_one_of(key.to_owned(), name, "ebuy, third")),
+        .map(|name| {
+            MessageType::parse(name).ok_or_else(|| not_one_of(key.to_owned(), name, "ebuy, third"))
         })
         .collect()
+}
+
+/// The channel's template (file, else its preset's), compiled and checked on samples.
+fn template_source(
+    key: &str,
+    file: Option<&Path>,
+    preset_name: &str,
+    base: &Path,
+) -> Result<TemplateFormatter, SettingsError> {
+    let (name, source) =
+        match file {
+            Some(path) => {
+                let path = relative_to(base, path);
+                let source = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        key,
+                        format!("cannot read `{}`: {}", path.display(), e.kind()),
+                    )
+                })?;
+                (path.display().to_string(), source)
+            }
+            None => match preset_source(preset_name) {
+                Some(source) => (format!("preset:{preset_name}"), source.to_owned()),
+                None => return Err(invalid(
+                    key,
+                    "required when message_types includes `third` (or use a preset that has one)",
+                )),
+            },
+        };
+    let formatter =
+        TemplateFormatter::new(&name, &source).map_err(|e| invalid(key, e.to_string()))?;
+    formatter.check().map_err(|e| invalid(key, e.to_string()))?;
+    Ok(formatter)
 }
 
 fn url_policy(key: &str, raw: RawUrlPolicy) -> Result<UrlPolicy, SettingsError> {

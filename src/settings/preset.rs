@@ -56,6 +56,7 @@ pub fn merge(ours: RawChannel, base: RawChannel) -> RawChannel {
         preset: ours.preset.or(base.preset),
         message_types: ours.message_types.or(base.message_types),
         app_id: ours.app_id.or(base.app_id),
+        template_file: ours.template_file.or(base.template_file),
         timeout: ours.timeout.or(base.timeout),
         max_in_flight: ours.max_in_flight.or(base.max_in_flight),
         body_format: ours.body_format.or(base.body_format),

@@ -55,6 +55,8 @@ pub struct RawChannel {
     pub app_id: Option<String>,
     pub timeout: Option<String>,
     pub max_in_flight: Option<usize>,
+    /// The brand body template (minijinja) for `messageType = third`; a preset supplies one.
+    pub template_file: Option<PathBuf>,
     /// `json` (default) or `form`.
     pub body_format: Option<String>,
     /// Send the message id as `X-Notify-Id` (default true).

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod delivery;
+mod faults;
 mod presets;
 mod retry;
 mod rsa_interop;

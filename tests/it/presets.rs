@@ -235,3 +235,94 @@ fn verify_accepts_a_signature_openssl_produced() {
     std::fs::write(dir.join("tampered.json"), body.replace("W1", "W2")).unwrap();
     assert_eq!(verify(&dir.join("tampered.json")).code(), Some(1));
 }
+
+const THIRD: &str = r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+shutdown_grace = "5s"
+
+[channels.em]
+preset = "em"
+app_id = "KEY_AAAAAA"
+message_types = ["third"]
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "SECRET_AAAAAA" }
+
+[channels.sz]
+preset = "shangzhan"
+message_types = ["third"]
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "538bdb67540d81fabaab1ef3d26f6257" }
+"#;
+
+#[tokio::test]
+async fn brand_formats_from_preset_templates_arrive_signed() {
+    let queue = unique_queue("third");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::start(|r| match r.path.as_str() {
+        "/em" => (200, "SUCCESS".into()),
+        _ => (200, "success".into()),
+    })
+    .await;
+    let bridge = Bridge::start(settings(THIRD, &queue));
+    let biz = json!({"orderNo": "DD202409250002", "codeNo": "C-1", "codePwd": "p/w\"1", "amount": "0.10"});
+    for (channel, path) in [("em", "/em"), ("sz", "/sz")] {
+        let mut doc: Value = serde_json::from_str(&queue_message(
+            channel,
+            &receiver.url(path),
+            "MakeCode",
+            &json!({"appId": "W", "bizContent": biz}),
+        ))
+        .unwrap();
+        doc["messageType"] = json!("third");
+        broker
+            .publish(&queue, doc.to_string().as_bytes(), Some(channel), None)
+            .await;
+    }
+    eventually(Duration::from_secs(20), "two deliveries", || async {
+        receiver.count() >= 2
+    })
+    .await;
+    eventually(Duration::from_secs(10), "both acked", || async {
+        broker.depth(&queue).await == 0
+    })
+    .await;
+    bridge.stop().await;
+    assert_eq!(
+        broker.depth(&format!("{queue}.dead")).await,
+        0,
+        "both answers met the presets' rules"
+    );
+
+    let got = receiver.received();
+    let em = got.iter().find(|r| r.path == "/em").unwrap();
+    let body: Map<String, Value> = serde_json::from_str(&em.body).unwrap();
+    let keys: Vec<&str> = body.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["appid", "request_data", "timestamp", "sign"]);
+    assert_eq!(body["appid"], "KEY_AAAAAA");
+    let request: Value = serde_json::from_str(body["request_data"].as_str().unwrap()).unwrap();
+    assert_eq!(request["notify_type"], "MakeCode");
+    assert_eq!(request["orderNo"], "DD202409250002");
+    // Seed 003's receiver: sorted appid, request_data, timestamp; &key=secret; md5 lower.
+    assert_eq!(
+        body["sign"],
+        crate::independent_sign(&body, "SECRET_AAAAAA", false)
+    );
+
+    let sz = got.iter().find(|r| r.path == "/sz").unwrap();
+    let body: Map<String, Value> = serde_json::from_str(&sz.body).unwrap();
+    assert_eq!(body["orderno"], "DD202409250002");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["card"][0]["card_password"], "p/w\"1");
+    let (ok, php_sign) = run(
+        Command::new("php")
+            .arg(format!("{FIXTURES}/php/shangzhan_sign.php"))
+            .arg("538bdb67540d81fabaab1ef3d26f6257"),
+        sz.body.as_bytes(),
+    );
+    assert!(ok);
+    assert_eq!(body["sign"], php_sign.trim(), "the seed's PHP agrees");
+    broker.cleanup(&queue).await;
+}

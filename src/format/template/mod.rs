@@ -1,0 +1,260 @@
+//! The `template` formatter (SPEC §4): a brand's body rendered from a per-channel Jinja template.
+//!
+//! A template is Jinja2 syntax ([minijinja]) that renders one JSON object. Its context:
+//!
+//! | name | value |
+//! |---|---|
+//! | `appId`, `action`, `version`, `timestamp` | the standard message's fields, as strings |
+//! | `notifyType`, `channelId` | the queue message's, as strings |
+//! | `biz` | bizContent parsed: numbers keep their text (`0.10` stays `0.10`) |
+//! | `message` | the whole standard message (bizContent still a string) |
+//! | `now_ms`, `now_s` | the sending time, epoch ms and s, integers (an input, so tests pin it) |
+//!
+//! Every `{{ expr }}` writes its value as JSON (strings quoted and escaped, numbers in their
+//! exact text), so `"code": {{ biz.codeNo }}` is safe whatever the code holds; quoting it
+//! yourself (`"{{ biz.codeNo }}"`) renders invalid JSON and fails the start-up check. Text
+//! that is already JSON (`tojson`, `safe`) is written as is. Undefined values are errors, not
+//! empty output that would leave a hole in the JSON: use `default(...)` or `is defined` for
+//! optional fields. Separators go in statements: `{% if not loop.last %},{% endif %}`.
+//! Filters: see `filters.rs`. The output is parsed back as JSON and must be an object.
+//!
+//! Why numbers need care, and how they are kept exact: see `values.rs`.
+
+mod filters;
+mod samples;
+mod time;
+mod values;
+
+use std::fmt;
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use serde_json::Map;
+
+pub use samples::{preset_source, PRESETS};
+
+/// Why a template could not be compiled or rendered. Messages name the template and line,
+/// never the message's values, which can be large or secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template {template:?} does not compile{}: {reason}", at(*.line))]
+    Compile {
+        template: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error("template {template:?} failed to render{}: {reason}", at(*.line))]
+    Render {
+        template: String,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error(
+        "template {template:?} rendered invalid JSON at output line {line}, column {column}: {reason}"
+    )]
+    InvalidJson {
+        template: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("template {template:?} rendered a JSON {found}, the body must be an object")]
+    NotAnObject {
+        template: String,
+        found: &'static str,
+    },
+    #[error("template {template:?}: the message's bizContent is not JSON text")]
+    BizContent { template: String },
+    #[error("{error} (rendering the sample {notify_type} message)")]
+    Sample {
+        template: String,
+        notify_type: &'static str,
+        error: Box<TemplateError>,
+    },
+}
+
+fn at(line: Option<usize>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+/// What one rendering sees.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateContext<'a> {
+    /// The standard message (SPEC §2), with or without `sign`.
+    pub standard: &'a Map<String, serde_json::Value>,
+    /// The queue message's `notifyType`.
+    pub notify_type: &'a str,
+    /// The queue message's `channelId`.
+    pub channel_id: &'a str,
+    /// The sending time, epoch milliseconds.
+    pub now_ms: u64,
+}
+
+/// One compiled template; `Send + Sync`, so one `Arc` serves every worker.
+pub struct TemplateFormatter {
+    env: Environment<'static>,
+    name: String,
+}
+
+impl fmt::Debug for TemplateFormatter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TemplateFormatter")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TemplateFormatter {
+    /// Compiles `source`; `name` (a channel id or file path) appears in every error.
+    pub fn new(name: &str, source: &str) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // The formatter below does the escaping; JSON mode keeps `escape` and friends in step.
+        env.set_auto_escape_callback(|_| AutoEscape::Json);
+        env.set_formatter(|out, _state, value| {
+            if value.is_undefined() {
+                return Err(ErrorKind::UndefinedError.into());
+            }
+            match value.as_str() {
+                Some(json) if value.is_safe() => out.write_str(json)?,
+                _ => out.write_str(&values::to_json(value)?)?,
+            }
+            Ok(())
+        });
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        filters::register(&mut env);
+        env.add_template_owned(name.to_owned(), source.to_owned())
+            .map_err(|e| TemplateError::Compile {
+                template: name.to_owned(),
+                line: e.line(),
+                reason: reason(&e),
+            })?;
+        Ok(Self {
+            env,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The name the template was compiled under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renders the brand body for one message.
+    pub fn render(
+        &self,
+        ctx: &TemplateContext<'_>,
+    ) -> Result<Map<String, serde_json::Value>, TemplateError> {
+        let context = self.context(ctx)?;
+        let text = self
+            .env
+            .get_template(&self.name)
+            .and_then(|t| t.render(context))
+            .map_err(|e| TemplateError::Render {
+                template: self.name.clone(),
+                line: e.line(),
+                reason: reason(&e),
+            })?;
+        match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(other) => Err(TemplateError::NotAnObject {
+                template: self.name.clone(),
+                found: json_kind(&other),
+            }),
+            Err(e) => {
+                // serde_json appends the position; we report it in fields of our own.
+                let message = e.to_string();
+                let cut = message.rfind(" at line ").unwrap_or(message.len());
+                Err(TemplateError::InvalidJson {
+                    template: self.name.clone(),
+                    line: e.line(),
+                    column: e.column(),
+                    reason: message[..cut].to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Renders a sample message of every notify type, so a broken template stops the start.
+    ///
+    /// The samples' bizContent holds the fields `samples::message` lists: a template that
+    /// reads another field must give it a `default` (a real message may lack it too).
+    pub fn check(&self) -> Result<(), TemplateError> {
+        for (notify_type, action, status) in samples::NOTIFY_TYPES {
+            let standard = samples::message(action, status);
+            let ctx = TemplateContext {
+                standard: &standard,
+                notify_type,
+                channel_id: samples::CHANNEL_ID,
+                now_ms: samples::NOW_MS,
+            };
+            self.render(&ctx).map_err(|e| TemplateError::Sample {
+                template: self.name.clone(),
+                notify_type,
+                error: Box::new(e),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn context(&self, ctx: &TemplateContext<'_>) -> Result<Value, TemplateError> {
+        use serde_json::Value as J;
+        let standard = ctx.standard;
+        let biz = match standard.get("bizContent") {
+            Some(J::String(text)) => serde_json::from_str::<J>(text)
+                .map(|v| values::from_json(&v))
+                .ok(),
+            // `standard_message` makes it a string, but an already parsed one is as good.
+            Some(parsed @ (J::Object(_) | J::Array(_))) => Some(values::from_json(parsed)),
+            _ => None,
+        };
+        let biz = biz.ok_or_else(|| TemplateError::BizContent {
+            template: self.name.clone(),
+        })?;
+        let text = |key: &str| match standard.get(key) {
+            Some(J::String(s)) => Value::from(s.as_str()),
+            Some(J::Number(n)) => Value::from(n.as_str()),
+            _ => Value::UNDEFINED,
+        };
+        let message: Value = standard
+            .iter()
+            .map(|(k, v)| (k.as_str(), values::from_json(v)))
+            .collect();
+        Ok([
+            ("appId", text("appId")),
+            ("action", text("action")),
+            ("notifyType", Value::from(ctx.notify_type)),
+            ("version", text("version")),
+            ("timestamp", text("timestamp")),
+            ("channelId", Value::from(ctx.channel_id)),
+            ("biz", biz),
+            ("message", message),
+            ("now_ms", Value::from(ctx.now_ms)),
+            ("now_s", Value::from(ctx.now_ms / 1000)),
+        ]
+        .into_iter()
+        .collect())
+    }
+}
+
+/// minijinja's kind and detail, without its `(in name:line)` suffix: we carry those as fields.
+fn reason(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

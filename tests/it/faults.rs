@@ -1,0 +1,163 @@
+//! Process faults: SIGKILL at random moments and SIGTERM mid-run lose nothing.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::queue_message;
+use crate::support::broker::TestBroker;
+use crate::support::process::{config_file, spawn_bridge, terminate};
+use crate::support::receiver::Receiver;
+use crate::support::{eventually, unique_queue};
+
+/// Eleven quick retries: at a 30% failure rate the chance of a message exhausting them is
+/// 0.3^12, so any message missing at the end was lost, not parked.
+const CONFIG: &str = r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+prefetch = 128
+shutdown_grace = "3s"
+
+[channels.shop]
+app_id = "APP"
+max_in_flight = 64
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "fault-secret" }
+retry = { schedule = ["0s", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms", "50ms"] }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_nothing() {
+    let queue = unique_queue("crash");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let delivered: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let successes = Arc::new(AtomicUsize::new(0));
+    let (record, count) = (Arc::clone(&delivered), Arc::clone(&successes));
+    let receiver = Receiver::start(move |r| {
+        if rand::random::<f64>() < 0.3 {
+            return (500, "flaky".into());
+        }
+        record
+            .lock()
+            .unwrap()
+            .insert(r.headers["x-notify-id"].clone());
+        count.fetch_add(1, Ordering::SeqCst);
+        (200, "ok".into())
+    })
+    .await;
+    let total = 5000;
+    let body = queue_message(
+        "shop",
+        &receiver.url("/n"),
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    for i in 0..total {
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("k-{i}")), None)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    let mut bridge = spawn_bridge(&cfg);
+    let mut kills = 0;
+    for _ in 0..4 {
+        let target = delivered.lock().unwrap().len() + 300 + (rand::random::<u32>() % 600) as usize;
+        if target >= total {
+            break;
+        }
+        eventually(
+            Duration::from_secs(60),
+            "progress before the kill",
+            || async { delivered.lock().unwrap().len() >= target },
+        )
+        .await;
+        bridge.kill().unwrap(); // SIGKILL: no chance to drain or ack
+        bridge.wait().unwrap();
+        kills += 1;
+        bridge = spawn_bridge(&cfg);
+    }
+    eventually(Duration::from_secs(120), "every id delivered", || async {
+        delivered.lock().unwrap().len() == total
+    })
+    .await;
+    bridge.kill().unwrap();
+    bridge.wait().unwrap();
+
+    let duplicates = successes.load(Ordering::SeqCst) - total;
+    println!("crash test: {total} messages, {kills} SIGKILLs, {duplicates} duplicate successful deliveries");
+    assert!(kills >= 2, "the bridge was killed mid-run");
+    assert_eq!(
+        broker.depth(&format!("{queue}.dead")).await,
+        0,
+        "nothing exhausted its retries"
+    );
+    broker.cleanup(&queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_and_exits_cleanly() {
+    let queue = unique_queue("term");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::start_slow(Duration::from_millis(20), |_| (200, "ok".into())).await;
+    let total = 400;
+    let body = queue_message(
+        "shop",
+        &receiver.url("/n"),
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    for i in 0..total {
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("t-{i}")), None)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    let mut bridge = spawn_bridge(&cfg);
+    eventually(Duration::from_secs(30), "deliveries under way", || async {
+        receiver.count() >= 100
+    })
+    .await;
+    terminate(&bridge);
+    let started = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || bridge.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "exited within the 3s grace period"
+    );
+    assert!(
+        receiver.count() < total,
+        "it stopped before finishing the queue"
+    );
+
+    let mut bridge = spawn_bridge(&cfg);
+    eventually(
+        Duration::from_secs(60),
+        "all delivered after restart",
+        || async {
+            let ids: HashSet<String> = receiver
+                .received()
+                .into_iter()
+                .map(|r| r.headers["x-notify-id"].clone())
+                .collect();
+            ids.len() == total
+        },
+    )
+    .await;
+    bridge.kill().unwrap();
+    bridge.wait().unwrap();
+    let duplicates = receiver.count() - total;
+    println!("sigterm test: {total} messages, {duplicates} duplicates");
+    assert_eq!(duplicates, 0, "a drained shutdown delivers nothing twice");
+    broker.cleanup(&queue).await;
+}
