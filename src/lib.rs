@@ -11,7 +11,7 @@
 //! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
 //! - [`format`]: the ebuy standard message and body encodings.
 //! - [`sign`]: the shared signers (`sorted-params`), with `verify` and `explain`.
-//! - [`deliver`]: the HTTP client, URL policy, success rule.
+//! - [`deliver`]: the HTTP client, URL policy, success rule; [`limiter`]: per-channel limits.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
 //! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
 
@@ -20,6 +20,7 @@ pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
+pub mod limiter;
 pub mod message;
 pub mod parse;
 pub mod pipeline;

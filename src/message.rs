@@ -135,6 +135,8 @@ pub struct Attempt {
     pub number: u32,
     /// Epoch ms of the first attempt, once there has been one.
     pub first_at_ms: Option<u64>,
+    /// Times it was deferred unattempted because its channel was saturated.
+    pub deferrals: u32,
 }
 
 impl Attempt {
@@ -142,6 +144,7 @@ impl Attempt {
     pub const FIRST: Attempt = Attempt {
         number: 1,
         first_at_ms: None,
+        deferrals: 0,
     };
 }
 

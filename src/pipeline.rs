@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
 use tracing::{field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{Request, Sender};
 use crate::format::{standard_message, TemplateContext};
+use crate::limiter::Limiter;
 use crate::message::{Attempt, MessageId, MessageType, NotifyType, QueueMessage};
 use crate::parse::{self, BadInput};
 use crate::retry::{Failure, Next};
@@ -63,6 +63,8 @@ pub enum Outcome {
     },
     /// The message can never be delivered as it stands.
     Bad(BadInput),
+    /// The channel's in-flight limit and the line behind it are full: not attempted.
+    Deferred,
 }
 
 /// What the consumer does with the message now.
@@ -72,6 +74,10 @@ pub enum Verdict {
     /// Re-publish to the retry queue of `step`, to come back after `wait`.
     RetryIn {
         step: Duration,
+        wait: Duration,
+    },
+    /// Not attempted (its channel is saturated): back to the broker for `wait`, same attempt.
+    Defer {
         wait: Duration,
     },
     Park,
@@ -90,7 +96,7 @@ impl Handled {
     /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
     pub fn error(&self) -> Option<String> {
         match &self.outcome {
-            Outcome::Delivered { .. } => None,
+            Outcome::Delivered { .. } | Outcome::Deferred => None,
             Outcome::Failed { error, .. } => Some(format!("delivery-failed: {error}")),
             Outcome::Bad(bad) => Some(bad.header_value()),
         }
@@ -101,7 +107,7 @@ impl Handled {
         match &self.outcome {
             Outcome::Delivered { status } => Some(*status),
             Outcome::Failed { status, .. } => *status,
-            Outcome::Bad(_) => None,
+            Outcome::Bad(_) | Outcome::Deferred => None,
         }
     }
 }
@@ -175,7 +181,7 @@ fn build(
 
 /// Everything needed to handle messages, built once from settings.
 pub struct Pipeline {
-    channels: HashMap<String, (Arc<Channel>, Arc<Semaphore>)>,
+    channels: HashMap<String, (Arc<Channel>, Limiter)>,
     schemas: Arc<Schemas>,
     sender: Sender,
     max_message_bytes: usize,
@@ -188,7 +194,9 @@ impl Pipeline {
             .channels
             .values()
             .map(|c| {
-                let limit = Arc::new(Semaphore::new(c.max_in_flight));
+                // The line behind the limit is as long as the limit: a hanging brand holds
+                // at most twice its max_in_flight of the prefetch window.
+                let limit = Limiter::new(c.max_in_flight, c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
             })
             .collect();
@@ -322,6 +330,7 @@ impl Pipeline {
             (Outcome::Failed { status, error, .. }, _) => {
                 warn!(status, error = %error, "delivery failed; parking")
             }
+            (Outcome::Deferred, _) => info!("channel saturated; deferred"),
             (Outcome::Bad(_), _) => {}
         }
         Handled {
@@ -334,10 +343,11 @@ impl Pipeline {
 
     async fn send(&self, prepared: Prepared) -> Outcome {
         let channel = &prepared.channel;
-        // Bounds concurrent requests to one brand; the semaphore is never closed.
-        let _permit = match self.channels.get(&channel.id) {
-            Some((_, limit)) => Some(limit.acquire().await.expect("never closed")),
-            None => None,
+        let Some((_, limit)) = self.channels.get(&channel.id) else {
+            return Outcome::Deferred;
+        };
+        let Some(_permit) = limit.acquire().await else {
+            return Outcome::Deferred;
         };
         match self.sender.send(prepared.request, channel.timeout).await {
             Ok(answer) if channel.success.holds(answer.status, &answer.body) => {
@@ -367,6 +377,11 @@ fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> Verdict {
     let (status, retry_after) = match outcome {
         Outcome::Delivered { .. } => return Verdict::Ack,
         Outcome::Bad(_) => return Verdict::Park,
+        Outcome::Deferred => {
+            return Verdict::Defer {
+                wait: defer_wait(attempt.deferrals, channel.timeout, rand::random::<f64>()),
+            }
+        }
         Outcome::Failed {
             status,
             retry_after,
@@ -387,6 +402,17 @@ fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> Verdict {
         Next::Park => Verdict::Park,
     }
 }
+
+/// A saturated channel frees a slot within about one timeout; deferrals start there and
+/// double (to at most 8 timeouts, and [`MAX_DEFER`]) so its surplus does not churn through
+/// the broker. Up to 10% jitter spreads them.
+fn defer_wait(deferrals: u32, timeout: Duration, jitter: f64) -> Duration {
+    let base = (timeout * (1u32 << deferrals.min(3))).min(MAX_DEFER);
+    base + base.mul_f64(0.1 * jitter.clamp(0.0, 1.0))
+}
+
+/// The longest a deferred message waits before it is tried again.
+pub const MAX_DEFER: Duration = Duration::from_secs(30);
 
 /// The start of a response body, single-line, for headers and logs.
 fn snippet(body: &str) -> String {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
-use super::settle::retry_queue;
+use super::settle::{defer_queue, retry_queue};
+use crate::pipeline::MAX_DEFER;
 use crate::settings::{BrokerSettings, QueueArgument, Secret};
 
 /// Why the broker could not be used.
@@ -86,23 +87,30 @@ pub async fn declare_topology(
     declare(channel, &broker.queue, main, arguments.clone()).await?;
     let durable = QueueDeclareOptions::durable();
     declare(channel, &broker.dead_queue(), durable, arguments.clone()).await?;
+    // Messages carry their own expiration (step plus jitter or Retry-After, at most twice
+    // the step); each queue's TTL is the backstop at that bound.
     for step in retry_steps {
-        let mut retry = arguments.clone();
-        // Messages carry their own expiration (step plus jitter or Retry-After, at most
-        // twice the step); the queue TTL is the backstop at that bound.
-        let ttl = i64::try_from(step.as_millis() * 2).unwrap_or(i64::MAX);
-        retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
-        retry.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString("".into()),
-        );
-        retry.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(broker.queue.as_str().into()),
-        );
+        let retry = holding(&arguments, &broker.queue, *step * 2);
         declare(channel, &retry_queue(&broker.queue, *step), durable, retry).await?;
     }
-    Ok(())
+    let defer = holding(&arguments, &broker.queue, MAX_DEFER * 2);
+    declare(channel, &defer_queue(&broker.queue), durable, defer).await
+}
+
+/// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.
+fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable {
+    let mut table = arguments.clone();
+    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+    table.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    table.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(queue.into()),
+    );
+    table
 }
 
 fn arguments(configured: &BTreeMap<String, QueueArgument>) -> FieldTable {

@@ -132,6 +132,7 @@ async fn settle_one(
                 .retry(&delivery, &id, &handled, attempt, step, wait)
                 .await?
         }
+        Verdict::Defer { wait } => settler.defer(&delivery, &id, attempt, wait).await?,
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
     delivery

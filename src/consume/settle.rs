@@ -17,6 +17,8 @@ use crate::retry::step_name;
 pub const ATTEMPT: &str = "x-notify-attempt";
 /// Header: epoch ms of the first attempt.
 pub const FIRST_ATTEMPT_AT: &str = "x-notify-first-attempt-at";
+/// Header: times the message was deferred unattempted (its channel was saturated).
+pub const DEFERRALS: &str = "x-notify-deferrals";
 const ERROR: &str = "x-notify-error";
 const STATUS: &str = "x-notify-status";
 
@@ -54,6 +56,31 @@ impl Settler {
             .with_expiration(wait.as_millis().to_string().into())
             .with_headers(FieldTable::from(headers));
         let queue = retry_queue(&self.queue, step);
+        broker::publish_confirmed(&self.channel, &queue, &delivery.data, properties).await
+    }
+
+    /// Sends an unattempted `delivery` to the defer queue for `wait`; its attempt is unchanged.
+    pub async fn defer(
+        &self,
+        delivery: &Delivery,
+        id: &MessageId,
+        attempt: Attempt,
+        wait: Duration,
+    ) -> Result<(), BrokerError> {
+        let mut headers: Headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|t| t.inner().clone())
+            .unwrap_or_default();
+        headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
+        let properties = delivery
+            .properties
+            .clone()
+            .with_message_id(ShortString::from(id.as_str()))
+            .with_expiration(wait.as_millis().to_string().into())
+            .with_headers(FieldTable::from(headers));
+        let queue = defer_queue(&self.queue);
         broker::publish_confirmed(&self.channel, &queue, &delivery.data, properties).await
     }
 
@@ -118,6 +145,11 @@ pub fn retry_queue(queue: &str, step: Duration) -> String {
     format!("{queue}.retry.{}", step_name(step))
 }
 
+/// `<queue>.retry.defer`: where saturated channels' surplus waits, unattempted.
+pub fn defer_queue(queue: &str) -> String {
+    format!("{queue}.retry.defer")
+}
+
 /// Reads where a delivery is in its schedule from its headers.
 pub fn attempt_of(delivery: &Delivery) -> Attempt {
     let Some(headers) = delivery.properties.headers() else {
@@ -131,9 +163,15 @@ pub fn attempt_of(delivery: &Delivery) -> Attempt {
         .filter(|n| *n >= 1)
         .unwrap_or(1);
     let first_at_ms = headers.inner().get(FIRST_ATTEMPT_AT).and_then(as_u64);
+    let deferrals = headers
+        .inner()
+        .get(DEFERRALS)
+        .and_then(as_u64)
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
     Attempt {
         number,
         first_at_ms,
+        deferrals,
     }
 }
 

@@ -1,0 +1,90 @@
+//! One hanging brand must not hold up the others (SPEC §5): its surplus is deferred.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::queue_message;
+use crate::support::broker::TestBroker;
+use crate::support::receiver::Receiver;
+use crate::support::{eventually, settings, unique_queue, Bridge};
+
+const CONFIG: &str = r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+prefetch = 64
+shutdown_grace = "2s"
+
+[channels.hangs]
+app_id = "A"
+timeout = "200ms"
+max_in_flight = 4
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "a" }
+retry = { schedule = ["0s", "100ms"] }
+
+[channels.healthy]
+app_id = "B"
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "b" }
+"#;
+
+#[tokio::test]
+async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
+    let queue = unique_queue("noisy");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    // Answers long after the hanging channel's 200 ms timeout.
+    let slow = Receiver::start_slow(Duration::from_secs(2), |_| (200, "ok".into())).await;
+    let fast = Receiver::ok().await;
+    let whale = json!({"bizContent": "{}"});
+    let (a_count, b_count) = (60, 200);
+    // The hanging brand's messages go first, so without isolation they would fill the
+    // whole prefetch window ahead of the healthy brand's.
+    for i in 0..a_count {
+        let body = queue_message("hangs", &slow.url("/a"), "MakeCode", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("a-{i}")), None)
+            .await;
+    }
+    for i in 0..b_count {
+        let body = queue_message("healthy", &fast.url("/b"), "MakeCode", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("b-{i}")), None)
+            .await;
+    }
+    let bridge = Bridge::start(settings(CONFIG, &queue));
+    let defer = format!("{queue}.retry.defer");
+    let deferred_seen = std::cell::Cell::new(false);
+    eventually(
+        Duration::from_secs(20),
+        "the healthy brand served",
+        || async {
+            if broker.depth(&defer).await > 0 {
+                deferred_seen.set(true);
+            }
+            fast.count() >= b_count
+        },
+    )
+    .await;
+    // Every hanging-brand message is tried on schedule (two attempts) and parked, none lost.
+    let dead = format!("{queue}.dead");
+    eventually(
+        Duration::from_secs(60),
+        "hanging brand's messages parked",
+        || async { broker.depth(&dead).await as usize >= a_count },
+    )
+    .await;
+    bridge.stop().await;
+    assert!(
+        deferred_seen.get(),
+        "the saturated channel's surplus went to the defer queue"
+    );
+    assert_eq!(fast.count(), b_count, "each healthy message once");
+    let parked = broker.drain(&dead).await;
+    assert_eq!(parked.len(), a_count);
+    assert!(parked.iter().all(|p| p.headers["x-notify-attempt"] == "2"));
+    assert!(parked[0].headers["x-notify-error"].contains("timed out"));
+    broker.cleanup(&queue).await;
+}
