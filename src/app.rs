@@ -1,68 +1,114 @@
-//! Wiring: settings → pipeline → consumer; reconnect on broker loss until shutdown.
+//! Wiring: settings → live pipeline → consumer and admin HTTP; reconnect on broker loss,
+//! reload on SIGHUP, drain on shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::consume::{BrokerError, Consumer};
+use crate::admin::{self, AdminState};
+use crate::consume::Consumer;
 use crate::deliver::Sender;
-use crate::pipeline::Pipeline;
+use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen for admin HTTP on {addr}: {source}")]
+    AdminBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// Runs the bridge until `shutdown` completes, then drains in-flight work and returns.
 ///
 /// A lost broker connection is not fatal: unacked messages return to the queue, and the
 /// consumer reconnects with capped exponential backoff.
-pub async fn run(
-    settings: Settings,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), BrokerError> {
-    let settings = Arc::new(settings);
-    let pipeline = Arc::new(Pipeline::new(&settings, Sender::new()));
-    let consumer = Consumer::new(pipeline, Arc::clone(&settings));
-    let token = CancellationToken::new();
-    let stop = token.clone();
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let addr = settings.admin.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::AdminBind { addr, source })?;
+    let token = settings.admin.token.clone();
+    let live = Arc::new(Live::new(settings, Sender::new()));
+    let metrics = Arc::new(Metrics::new());
+    let stop = CancellationToken::new();
+    let admin = tokio::spawn(admin::serve(
+        listener,
+        AdminState {
+            live: Arc::clone(&live),
+            metrics: Arc::clone(&metrics),
+            token,
+        },
+        stop.clone(),
+    ));
+    let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
+    let consumer = Consumer::new(live, metrics);
+    let trigger = stop.clone();
     let watch = async move {
         shutdown.await;
-        stop.cancel();
+        trigger.cancel();
         // Keep waiting: the consumer decides when draining is over.
         std::future::pending::<()>().await
     };
-    let supervise = async {
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let started = Instant::now();
-            match consumer.run(&token).await {
-                Ok(()) => return Ok(()),
-                Err(e) if token.is_cancelled() => {
-                    // Shutting down anyway: whatever was unacked returns to the queue.
-                    warn!(error = %e, "broker connection lost while shutting down");
-                    return Ok(());
-                }
-                Err(e) => {
-                    if started.elapsed() > MAX_BACKOFF {
-                        backoff = FIRST_BACKOFF;
-                    }
-                    warn!(error = %e, retry_in = ?backoff, "broker connection lost; reconnecting");
-                    tokio::select! {
-                        _ = token.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    info!("reconnecting to the broker");
-                }
-            }
-        }
-    };
     tokio::select! {
-        result = supervise => result,
-        _ = watch => Ok(()),
+        _ = supervise(&consumer, &stop) => {},
+        _ = watch => {},
+    }
+    hangups.abort();
+    let _ = admin.await;
+    Ok(())
+}
+
+/// Runs the consumer, reconnecting after broker failures, until `stop`.
+async fn supervise(consumer: &Consumer, stop: &CancellationToken) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        let Err(e) = consumer.run(stop).await else {
+            return;
+        };
+        if stop.is_cancelled() {
+            // Shutting down anyway: whatever was unacked returns to the queue.
+            warn!(error = %e, "broker connection lost while shutting down");
+            return;
+        }
+        if started.elapsed() > MAX_BACKOFF {
+            backoff = FIRST_BACKOFF;
+        }
+        warn!(error = %e, retry_in = ?backoff, "broker connection lost; reconnecting");
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        info!("reconnecting to the broker");
+    }
+}
+
+/// SIGHUP reloads the configuration, like `POST /admin/reload`.
+async fn reload_on_hangup(live: Arc<Live>, metrics: Arc<Metrics>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let result = live.reload().await;
+        metrics.reloaded(result.is_ok());
+        if let Err(e) = result {
+            warn!(error = %e, "reload refused; the running configuration stays");
+        }
     }
 }

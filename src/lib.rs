@@ -15,13 +15,16 @@
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
 //! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
 
+pub mod admin;
 pub mod app;
 pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
 pub mod limiter;
+pub mod live;
 pub mod message;
+pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod retry;

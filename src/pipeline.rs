@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{field, info, warn, Instrument, Span};
@@ -90,6 +90,17 @@ pub struct Handled {
     pub verdict: Verdict,
     pub channel: Option<String>,
     pub notify_type: Option<NotifyType>,
+    /// The HTTP attempt, when one was made.
+    pub sent: Option<Sent>,
+}
+
+/// What one HTTP attempt looked like, for the journal and metrics.
+#[derive(Debug)]
+pub struct Sent {
+    pub url: String,
+    pub latency: Duration,
+    /// The brand's answer (at most 64 KiB), when it answered.
+    pub response: Option<String>,
 }
 
 impl Handled {
@@ -304,6 +315,7 @@ impl Pipeline {
                     verdict: Verdict::Park,
                     channel: None,
                     notify_type: None,
+                    sent: None,
                 };
             }
         };
@@ -320,7 +332,7 @@ impl Pipeline {
         Span::current()
             .record("channel", channel.id.as_str())
             .record("notify_type", notify_type.as_str());
-        let outcome = self.send(prepared).await;
+        let (outcome, sent) = self.send(prepared).await;
         let verdict = decide(&channel, &outcome, attempt);
         match (&outcome, verdict) {
             (Outcome::Delivered { status }, _) => info!(status, "delivered"),
@@ -338,37 +350,67 @@ impl Pipeline {
             verdict,
             channel: Some(channel.id.clone()),
             notify_type: Some(notify_type),
+            sent,
         }
     }
 
-    async fn send(&self, prepared: Prepared) -> Outcome {
+    async fn send(&self, prepared: Prepared) -> (Outcome, Option<Sent>) {
         let channel = &prepared.channel;
         let Some((_, limit)) = self.channels.get(&channel.id) else {
-            return Outcome::Deferred;
+            return (Outcome::Deferred, None);
         };
         let Some(_permit) = limit.acquire().await else {
-            return Outcome::Deferred;
+            return (Outcome::Deferred, None);
         };
+        let url = prepared.request.url.to_string();
+        let started = Instant::now();
         match self.sender.send(prepared.request, channel.timeout).await {
-            Ok(answer) if channel.success.holds(answer.status, &answer.body) => {
-                Outcome::Delivered {
-                    status: answer.status,
-                }
+            Ok(answer) => {
+                let outcome = if channel.success.holds(answer.status, &answer.body) {
+                    Outcome::Delivered {
+                        status: answer.status,
+                    }
+                } else {
+                    Outcome::Failed {
+                        status: Some(answer.status),
+                        error: format!(
+                            "answer did not meet the success rule: {}",
+                            snippet(&answer.body)
+                        ),
+                        retry_after: answer.retry_after,
+                    }
+                };
+                let sent = Sent {
+                    url,
+                    latency: answer.latency,
+                    response: Some(answer.body),
+                };
+                (outcome, Some(sent))
             }
-            Ok(answer) => Outcome::Failed {
-                status: Some(answer.status),
-                error: format!(
-                    "answer did not meet the success rule: {}",
-                    snippet(&answer.body)
-                ),
-                retry_after: answer.retry_after,
-            },
-            Err(e) => Outcome::Failed {
-                status: None,
-                error: e.to_string(),
-                retry_after: None,
-            },
+            Err(e) => {
+                let outcome = Outcome::Failed {
+                    status: None,
+                    error: e.to_string(),
+                    retry_after: None,
+                };
+                let sent = Sent {
+                    url,
+                    latency: started.elapsed(),
+                    response: None,
+                };
+                (outcome, Some(sent))
+            }
         }
+    }
+}
+
+impl Pipeline {
+    /// Requests in flight per channel, for the metrics gauge.
+    pub fn in_flight(&self) -> Vec<(String, usize)> {
+        self.channels
+            .iter()
+            .map(|(id, (channel, limit))| (id.clone(), limit.in_flight(channel.max_in_flight)))
+            .collect()
     }
 }
 

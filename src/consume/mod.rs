@@ -18,21 +18,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::live::Live;
 use crate::message::MessageId;
+use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Verdict};
-use crate::settings::Settings;
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
 
 /// Consumes the main queue until `shutdown` fires or the broker goes away.
 pub struct Consumer {
-    pipeline: Arc<Pipeline>,
-    settings: Arc<Settings>,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
 }
 
 impl Consumer {
-    pub fn new(pipeline: Arc<Pipeline>, settings: Arc<Settings>) -> Self {
-        Self { pipeline, settings }
+    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>) -> Self {
+        Self { live, metrics }
     }
 
     /// Runs one connection until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
@@ -40,7 +41,8 @@ impl Consumer {
     /// On either: stop taking deliveries, give in-flight ones `shutdown_grace` to finish,
     /// then close the channel so the broker requeues whatever is still unacked.
     pub async fn run(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
-        let broker = &self.settings.broker;
+        let settings = Arc::clone(&self.live.current().settings);
+        let broker = &settings.broker;
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
         let connection = broker::connect(&broker.url, &name).await?;
@@ -49,7 +51,7 @@ impl Consumer {
             .await
             .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
-        broker::declare_topology(&consume, broker, &self.settings.retry_steps()).await?;
+        broker::declare_topology(&consume, broker, &settings.retry_steps()).await?;
         consume
             .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
@@ -67,6 +69,8 @@ impl Consumer {
                 source,
             })?;
         info!(queue = %broker.queue, prefetch = broker.prefetch, "consuming");
+        self.live.set_consuming(true);
+        self.metrics.set_broker_connected(true);
 
         let settler = Arc::new(Settler::new(publish, broker.queue.clone()));
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
@@ -83,16 +87,20 @@ impl Consumer {
                 Some(Err(e)) => break Err(BrokerError::Channel(e)),
                 None => break Err(BrokerError::ConsumerEnded),
             };
-            let pipeline = Arc::clone(&self.pipeline);
+            // Each message keeps the configuration it started with, across a reload.
+            let pipeline = Arc::clone(&self.live.current().pipeline);
             let settler = Arc::clone(&settler);
+            let metrics = Arc::clone(&self.metrics);
             let failed = failed.clone();
             tracker.spawn(async move {
-                if let Err(e) = settle_one(&pipeline, &settler, delivery).await {
+                if let Err(e) = settle_one(&pipeline, &settler, &metrics, delivery).await {
                     error!(error = %e, "cannot settle a message; reconnecting so it returns to the queue");
                     failed.cancel();
                 }
             });
         };
+        self.live.set_consuming(false);
+        self.metrics.set_broker_connected(false);
         let _ = consume
             .basic_cancel(deliveries.tag(), BasicCancelOptions::default())
             .await;
@@ -113,6 +121,7 @@ impl Consumer {
 async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,
+    metrics: &Metrics,
     delivery: Delivery,
 ) -> Result<(), BrokerError> {
     let props = &delivery.properties;
@@ -140,5 +149,6 @@ async fn settle_one(
         .ack(BasicAckOptions::default())
         .await
         .map_err(BrokerError::Channel)?;
+    metrics.observe(&handled);
     Ok(())
 }

@@ -42,7 +42,7 @@ pub enum SettingsError {
 }
 
 /// Broker connection and queue topology.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerSettings {
     /// The AMQP URI; a secret because it usually carries a password.
     pub url: Secret,
@@ -71,15 +71,47 @@ impl BrokerSettings {
     }
 }
 
+/// The admin HTTP endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    /// Required as a bearer token, when set; always set when `listen` is not loopback.
+    pub token: Option<Secret>,
+}
+
+/// Where settings came from, so a reload reads the same file and environment.
+#[derive(Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl ConfigSource {
+    /// Loads and validates the settings again.
+    pub fn load(&self) -> Result<Settings, SettingsError> {
+        Settings::load(&self.path, &self.env)
+    }
+}
+
+impl std::fmt::Debug for ConfigSource {
+    // The environment holds secrets; only the path is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub broker: BrokerSettings,
-    /// Where the admin HTTP endpoints will listen.
-    pub admin_listen: SocketAddr,
+    pub admin: AdminSettings,
     /// Where the delivery journal will be kept.
     pub journal_url: String,
     pub channels: BTreeMap<String, Channel>,
+    /// Where these settings were loaded from (for reloads).
+    pub source: Option<ConfigSource>,
 }
 
 impl Settings {
@@ -116,7 +148,12 @@ impl Settings {
             .try_deserialize()?;
         // Relative `*_file` paths are relative to the config file, not the working directory.
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::validate(raw, env, &base)
+        let mut settings = Self::validate(raw, env, &base)?;
+        settings.source = Some(ConfigSource {
+            path: path.to_path_buf(),
+            env: env.clone(),
+        });
+        Ok(settings)
     }
 
     fn validate(
@@ -155,13 +192,7 @@ impl Settings {
             shutdown_grace: duration("broker.shutdown_grace", b.shutdown_grace.as_deref(), "30s")?,
             queue_arguments: b.queue_arguments.unwrap_or_default(),
         };
-        let admin_listen = raw
-            .admin
-            .listen
-            .as_deref()
-            .unwrap_or("127.0.0.1:9464")
-            .parse()
-            .map_err(|_| invalid("admin.listen", "must be an address such as 127.0.0.1:9464"))?;
+        let admin = admin(raw.admin, env, base)?;
         let journal_url = raw
             .journal
             .url
@@ -179,11 +210,39 @@ impl Settings {
         }
         Ok(Settings {
             broker,
-            admin_listen,
+            admin,
+            source: None,
             journal_url,
             channels,
         })
     }
+}
+
+fn admin(
+    raw: raw::RawAdmin,
+    env: &HashMap<String, String>,
+    base: &Path,
+) -> Result<AdminSettings, SettingsError> {
+    let listen: SocketAddr = raw
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:9464")
+        .parse()
+        .map_err(|_| invalid("admin.listen", "must be an address such as 127.0.0.1:9464"))?;
+    let file = raw.token_file.as_deref().map(|p| relative_to(base, p));
+    let token = secret::resolve(raw.token.as_deref(), file.as_deref(), env)
+        .map_err(|source| SettingsError::Secret {
+            key: "admin.token".into(),
+            source,
+        })?
+        .filter(|t| !t.expose().is_empty());
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(invalid(
+            "admin.token",
+            "required when admin.listen is not a loopback address",
+        ));
+    }
+    Ok(AdminSettings { listen, token })
 }
 
 /// Current process environment, for `main` to pass in.

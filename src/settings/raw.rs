@@ -39,6 +39,9 @@ pub struct RawBroker {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    /// Bearer token for the admin endpoints, inline (with `${ENV}`) or as a file.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -44,13 +44,16 @@ pub fn settings(toml: &str, queue: &str) -> Settings {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, text).unwrap();
-    Settings::load(&path, &HashMap::new()).unwrap()
+    let mut settings = Settings::load(&path, &HashMap::new()).unwrap();
+    // Tests run bridges in parallel: each gets its own admin port.
+    settings.admin.listen = "127.0.0.1:0".parse().unwrap();
+    settings
 }
 
 /// A bridge running in this process against the real broker.
 pub struct Bridge {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), notify_bridge::consume::BrokerError>>,
+    task: JoinHandle<Result<(), notify_bridge::app::StartError>>,
 }
 
 impl Bridge {

@@ -24,6 +24,7 @@ pub fn spawn_bridge(config: &Path) -> Child {
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
+        .env("NOTIFY_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

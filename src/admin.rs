@@ -1,0 +1,113 @@
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`.
+//!
+//! Loopback by default; when a token is configured every endpoint but the two probes
+//! requires `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::settings::Secret;
+
+/// What the admin endpoints read.
+#[derive(Clone)]
+pub struct AdminState {
+    pub live: Arc<Live>,
+    pub metrics: Arc<Metrics>,
+    pub token: Option<Secret>,
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, state: AdminState, shutdown: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "admin HTTP listening");
+    }
+    let protected = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/admin/reload", post(reload))
+        .route_layer(middleware::from_fn_with_state(state.clone(), bearer));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .merge(protected)
+        .with_state(state);
+    let stopped = async move { shutdown.cancelled().await };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        warn!(error = %e, "admin HTTP stopped");
+    }
+}
+
+async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.live.is_consuming() {
+        (StatusCode::OK, "consuming")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not connected to the broker",
+        )
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    for (channel, n) in state.live.current().pipeline.in_flight() {
+        state.metrics.set_in_flight(&channel, n);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+async fn reload(State(state): State<AdminState>) -> impl IntoResponse {
+    let result = state.live.reload().await;
+    state.metrics.reloaded(result.is_ok());
+    match result {
+        Ok(()) => (StatusCode::OK, "reloaded".to_owned()),
+        Err(e) => {
+            warn!(error = %e, "reload refused; the running configuration stays");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("reload refused: {e}"),
+            )
+        }
+    }
+}
+
+async fn bearer(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token",
+        )
+            .into_response()
+    }
+}

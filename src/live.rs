@@ -1,0 +1,97 @@
+//! The running configuration, swapped whole on reload; in-flight work keeps what it started
+//! with, and the next message sees the new channels, secrets and schedules.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tracing::{info, warn};
+
+use crate::consume::broker::{self, BrokerError};
+use crate::deliver::Sender;
+use crate::pipeline::Pipeline;
+use crate::settings::{Settings, SettingsError};
+
+/// Settings and the pipeline built from them, replaced together.
+pub struct Current {
+    pub settings: Arc<Settings>,
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// Why a reload was refused; the running configuration stays as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("these settings were not loaded from a file")]
+    NoSource,
+    #[error("the new configuration is invalid: {0}")]
+    Invalid(#[from] SettingsError),
+    #[error("cannot declare the new retry queues: {0}")]
+    Broker(#[from] BrokerError),
+}
+
+/// What is running now, and whether the consumer is connected.
+pub struct Live {
+    current: ArcSwap<Current>,
+    sender: Sender,
+    consuming: AtomicBool,
+}
+
+impl Live {
+    pub fn new(settings: Settings, sender: Sender) -> Self {
+        let pipeline = Arc::new(Pipeline::new(&settings, sender.clone()));
+        Self {
+            current: ArcSwap::from_pointee(Current {
+                settings: Arc::new(settings),
+                pipeline,
+            }),
+            sender,
+            consuming: AtomicBool::new(false),
+        }
+    }
+
+    /// What is running now; hold the `Arc` for as long as one message is being handled.
+    pub fn current(&self) -> Arc<Current> {
+        self.current.load_full()
+    }
+
+    /// Whether the consumer is connected and consuming (for `/readyz`).
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::Acquire)
+    }
+
+    pub fn set_consuming(&self, consuming: bool) {
+        self.consuming.store(consuming, Ordering::Release);
+    }
+
+    /// Re-reads the config file and environment and swaps the channels in, or refuses.
+    ///
+    /// Broker, admin and journal settings are fixed for the life of the process: a change
+    /// there is logged and takes effect at the next restart.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let old = self.current();
+        let source = old.settings.source.as_ref().ok_or(ReloadError::NoSource)?;
+        let mut new = source.load()?;
+        if new.broker != old.settings.broker
+            || new.admin != old.settings.admin
+            || new.journal_url != old.settings.journal_url
+        {
+            warn!("broker, admin and journal settings change only on restart; keeping the running ones");
+        }
+        new.broker = old.settings.broker.clone();
+        new.admin = old.settings.admin.clone();
+        new.journal_url = old.settings.journal_url.clone();
+        // New schedule steps need their retry queues before any message is retried there.
+        let connection = broker::connect(&new.broker.url, "notify-bridge reload").await?;
+        let channel = broker::confirm_channel(&connection).await?;
+        broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
+        let _ = connection.close(200, "declared".into()).await;
+        let pipeline = Arc::new(Pipeline::new(&new, self.sender.clone()));
+        let channels = new.channels.len();
+        self.current.store(Arc::new(Current {
+            settings: Arc::new(new),
+            pipeline,
+        }));
+        info!(channels, "configuration reloaded");
+        Ok(())
+    }
+}

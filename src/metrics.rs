@@ -1,0 +1,193 @@
+//! Prometheus metrics: every notable event is counted in [`Metrics::observe`], in one place.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::pipeline::{Handled, Outcome, Verdict};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelOutcome {
+    channel: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadResult {
+    result: &'static str,
+}
+
+/// The bridge's metrics and the registry they are exposed from.
+pub struct Metrics {
+    registry: Registry,
+    attempts: Family<ChannelOutcome, Counter>,
+    bad_input: Family<Reason, Counter>,
+    latency: Family<ChannelLabel, Histogram>,
+    in_flight: Family<ChannelLabel, Gauge>,
+    broker_connected: Gauge,
+    reloads: Family<ReloadResult, Counter>,
+    journal_lag: Gauge,
+    journal_dropped: Counter<u64, AtomicU64>,
+    journal_errors: Counter<u64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("notify");
+        let attempts = Family::<ChannelOutcome, Counter>::default();
+        registry.register(
+            "attempts",
+            "Messages handled, by channel and outcome (delivered, retry, parked, deferred)",
+            attempts.clone(),
+        );
+        let bad_input = Family::<Reason, Counter>::default();
+        registry.register(
+            "bad_input",
+            "Messages parked as bad input, by reason",
+            bad_input.clone(),
+        );
+        let latency = Family::<ChannelLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+        });
+        registry.register(
+            "attempt_duration_seconds",
+            "HTTP attempt latency, by channel",
+            latency.clone(),
+        );
+        let in_flight = Family::<ChannelLabel, Gauge>::default();
+        registry.register(
+            "in_flight",
+            "Requests being sent, by channel",
+            in_flight.clone(),
+        );
+        let broker_connected = Gauge::default();
+        registry.register(
+            "broker_connected",
+            "1 while consuming from the broker",
+            broker_connected.clone(),
+        );
+        let reloads = Family::<ReloadResult, Counter>::default();
+        registry.register(
+            "reloads",
+            "Configuration reloads, by result",
+            reloads.clone(),
+        );
+        let journal_lag = Gauge::default();
+        registry.register(
+            "journal_lag",
+            "Journal entries not yet written",
+            journal_lag.clone(),
+        );
+        let journal_dropped = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "journal_dropped",
+            "Journal entries dropped because its buffer was full",
+            journal_dropped.clone(),
+        );
+        let journal_errors = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "journal_errors",
+            "Journal write errors",
+            journal_errors.clone(),
+        );
+        Self {
+            registry,
+            attempts,
+            bad_input,
+            latency,
+            in_flight,
+            broker_connected,
+            reloads,
+            journal_lag,
+            journal_dropped,
+            journal_errors,
+        }
+    }
+
+    /// Counts what happened to one message.
+    pub fn observe(&self, handled: &Handled) {
+        let channel = handled.channel.clone().unwrap_or_default();
+        if let Outcome::Bad(bad) = &handled.outcome {
+            self.bad_input
+                .get_or_create(&Reason { reason: bad.code() })
+                .inc();
+        }
+        if let Some(latency) = handled.sent.as_ref().map(|s| s.latency) {
+            self.latency
+                .get_or_create(&ChannelLabel {
+                    channel: channel.clone(),
+                })
+                .observe(latency.as_secs_f64());
+        }
+        let outcome = match handled.verdict {
+            Verdict::Ack => "delivered",
+            Verdict::RetryIn { .. } => "retry",
+            Verdict::Defer { .. } => "deferred",
+            Verdict::Park => "parked",
+        };
+        self.attempts
+            .get_or_create(&ChannelOutcome { channel, outcome })
+            .inc();
+    }
+
+    /// Whether the consumer is connected and consuming.
+    pub fn set_broker_connected(&self, connected: bool) {
+        self.broker_connected.set(i64::from(connected));
+    }
+
+    /// Counts a configuration reload.
+    pub fn reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "refused" };
+        self.reloads.get_or_create(&ReloadResult { result }).inc();
+    }
+
+    /// Sets the in-flight gauge of `channel`.
+    pub fn set_in_flight(&self, channel: &str, n: usize) {
+        let label = ChannelLabel {
+            channel: channel.to_owned(),
+        };
+        self.in_flight.get_or_create(&label).set(n as i64);
+    }
+
+    /// Mirrors the journal's own counters.
+    pub fn set_journal(&self, lag: u64, dropped: u64, errors: u64) {
+        self.journal_lag.set(lag as i64);
+        self.journal_dropped
+            .inner()
+            .store(dropped, std::sync::atomic::Ordering::Relaxed);
+        self.journal_errors
+            .inner()
+            .store(errors, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
