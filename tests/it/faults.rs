@@ -161,3 +161,61 @@ async fn sigterm_drains_in_flight_and_exits_cleanly() {
     assert_eq!(duplicates, 0, "a drained shutdown delivers nothing twice");
     broker.cleanup(&queue).await;
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_channels() {
+    let queue = unique_queue("hup");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    let mut bridge = spawn_bridge(&cfg);
+    // Until its SIGHUP handler is installed a process dies of SIGHUP: wait for a delivery.
+    let first = queue_message(
+        "shop",
+        &receiver.url("/shop"),
+        "Verify",
+        &json!({"bizContent": "{}"}),
+    );
+    broker
+        .publish(&queue, first.as_bytes(), Some("h-0"), None)
+        .await;
+    eventually(Duration::from_secs(30), "the bridge is up", || async {
+        receiver.count() == 1
+    })
+    .await;
+    let later =  "\n[channels.later]\napp_id = \"L\"\nurl_policy = { schemes = [\"http\"], allow_private = true }\nsigner = { secret = \"l\" }\n";
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + later).unwrap();
+    let body = queue_message(
+        "later",
+        &receiver.url("/later"),
+        "Verify",
+        &json!({"bizContent": "{}"}),
+    );
+    let mut i = 0;
+    eventually(Duration::from_secs(30), "the new channel delivers", || {
+        i += 1;
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &bridge.id().to_string()])
+            .status();
+        let (broker, queue, body, receiver) = (&broker, &queue, &body, &receiver);
+        async move {
+            assert!(hup.unwrap().success());
+            broker
+                .publish(queue, body.as_bytes(), Some(&format!("h-{i}")), None)
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            receiver.count() > 1
+        }
+    })
+    .await;
+    assert!(
+        bridge.try_wait().unwrap().is_none(),
+        "SIGHUP reloads, it does not stop the bridge"
+    );
+    bridge.kill().unwrap();
+    bridge.wait().unwrap();
+    assert_eq!(receiver.received()[1].path, "/later");
+    broker.cleanup(&queue).await;
+}

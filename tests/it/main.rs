@@ -1,5 +1,6 @@
 //! Integration tests: the real RabbitMQ on 127.0.0.1:5672 and real HTTP receivers.
 
+mod admin;
 mod bad_input;
 mod cli;
 mod delivery;

@@ -1,0 +1,214 @@
+//! Admin HTTP over real HTTP: probes, bearer token, metrics, live reload.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use notify_bridge::settings::Settings;
+use serde_json::{json, Map, Value};
+
+use crate::support::broker::TestBroker;
+use crate::support::receiver::Receiver;
+use crate::support::{amqp_url, eventually, unique_queue, Bridge};
+use crate::{independent_sign, queue_message};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(queue: &str, port: u16, secret: &str, extra: &str) -> String {
+    format!(
+        r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+shutdown_grace = "2s"
+
+[admin]
+listen = "127.0.0.1:{port}"
+token = "adm1n-t0ken"
+
+[channels.shop]
+app_id = "APP"
+url_policy = {{ schemes = ["http"], allow_private = true }}
+signer = {{ secret = "{secret}" }}
+{extra}
+"#,
+        amqp = amqp_url()
+    )
+}
+
+#[tokio::test]
+async fn probes_token_metrics_and_reload() {
+    let queue = unique_queue("admin");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config(&queue, port, "first-secret", "")).unwrap();
+    let bridge = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move {
+            // Status 0: not listening yet (the bridge binds as it starts).
+            match request.send().await {
+                Ok(response) => (response.status().as_u16(), response.text().await.unwrap()),
+                Err(e) => (0, e.to_string()),
+            }
+        }
+    };
+
+    eventually(Duration::from_secs(10), "ready", || async {
+        get("/readyz", None).await.0 == 200
+    })
+    .await;
+    assert_eq!(get("/healthz", None).await, (200, "ok".into()));
+    assert_eq!(get("/metrics", None).await.0, 401, "metrics need the token");
+    assert_eq!(get("/metrics", Some("wrong")).await.0, 401);
+    let reload_without_token = http
+        .post(format!("{base}/admin/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload_without_token.status().as_u16(), 401);
+
+    let publish = |id: &'static str, channel: &'static str| {
+        let body = queue_message(
+            channel,
+            &receiver.url("/n"),
+            "Verify",
+            &json!({"bizContent": "{}"}),
+        );
+        let (broker, queue) = (&broker, &queue);
+        async move { broker.publish(queue, body.as_bytes(), Some(id), None).await }
+    };
+    publish("m1", "shop").await;
+    eventually(Duration::from_secs(10), "first delivery", || async {
+        receiver.count() == 1
+    })
+    .await;
+
+    let scrape = || async {
+        let (status, text) = get("/metrics", Some("adm1n-t0ken")).await;
+        assert_eq!(status, 200);
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text")
+    };
+    let delivered_count = |scrape: &prometheus_parse::Scrape| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "notify_attempts_total"
+                    && s.labels.get("channel") == Some("shop")
+                    && s.labels.get("outcome") == Some("delivered")
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => -1.0,
+            })
+    };
+    // Counted right after the ack, so it may trail the receiver by a moment.
+    eventually(Duration::from_secs(5), "the delivery counted", || async {
+        delivered_count(&scrape().await) == Some(1.0)
+    })
+    .await;
+    let scrape = scrape().await;
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == "notify_broker_connected"));
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric.starts_with("notify_attempt_duration_seconds")));
+
+    // A rotated secret and a new brand take effect for the next message.
+    let new_brand = r#"
+[channels.newbrand]
+app_id = "NEW"
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "new-brand-secret" }
+"#;
+    std::fs::write(&path, config(&queue, port, "second-secret", new_brand)).unwrap();
+    let reloaded = http
+        .post(format!("{base}/admin/reload"))
+        .bearer_auth("adm1n-t0ken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status().as_u16(), 200);
+    publish("m2", "shop").await;
+    publish("m3", "newbrand").await;
+    eventually(
+        Duration::from_secs(10),
+        "deliveries after reload",
+        || async { receiver.count() == 3 },
+    )
+    .await;
+
+    // An invalid config is refused with the reason; the running one stays.
+    std::fs::write(&path, config(&queue, port, "third-secret", "hash_typo = 1")).unwrap();
+    let refused = http
+        .post(format!("{base}/admin/reload"))
+        .bearer_auth("adm1n-t0ken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    let reason = refused.text().await.unwrap();
+    assert!(reason.contains("hash_typo"), "{reason}");
+    assert!(!reason.contains("third-secret"), "no secret in the reason");
+    publish("m4", "shop").await;
+    eventually(
+        Duration::from_secs(10),
+        "delivery after a refused reload",
+        || async { receiver.count() == 4 },
+    )
+    .await;
+    bridge.stop().await;
+
+    let signed_with = |id: &str| {
+        let r = receiver
+            .received()
+            .into_iter()
+            .find(|r| r.headers["x-notify-id"] == id)
+            .unwrap();
+        let body: Map<String, Value> = serde_json::from_str(&r.body).unwrap();
+        (body["sign"].as_str().unwrap().to_owned(), body)
+    };
+    let (sign, body) = signed_with("m1");
+    assert_eq!(sign, independent_sign(&body, "first-secret", true));
+    let (sign, body) = signed_with("m2");
+    assert_eq!(sign, independent_sign(&body, "second-secret", true));
+    let (sign, body) = signed_with("m3");
+    assert_eq!(sign, independent_sign(&body, "new-brand-secret", true));
+    let (sign, body) = signed_with("m4");
+    assert_eq!(
+        sign,
+        independent_sign(&body, "second-secret", true),
+        "the refused config never ran"
+    );
+    broker.cleanup(&queue).await;
+}
+
+#[test]
+fn a_non_loopback_admin_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[admin]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+    let err = Settings::load(&path, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("admin.token: required"), "{err}");
+}
