@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
-use crate::deliver::{Request, Sender};
+use crate::deliver::{Request, SendError, Sender, UrlRefused};
 use crate::format::{standard_message, TemplateContext};
 use crate::limiter::Limiter;
 use crate::message::{Attempt, MessageId, MessageType, NotifyType, QueueMessage};
@@ -364,7 +364,12 @@ impl Pipeline {
         };
         let url = prepared.request.url.to_string();
         let started = Instant::now();
-        match self.sender.send(prepared.request, channel.timeout).await {
+        let allow_private = channel.url_policy.allow_private;
+        match self
+            .sender
+            .send(prepared.request, channel.timeout, allow_private)
+            .await
+        {
             Ok(answer) => {
                 let outcome = if channel.success.holds(answer.status, &answer.body) {
                     Outcome::Delivered {
@@ -386,6 +391,11 @@ impl Pipeline {
                     response: Some(answer.body),
                 };
                 (outcome, Some(sent))
+            }
+            Err(SendError::Private(refused)) => {
+                // A policy refusal, not a brand failure: retrying cannot help.
+                let reason = UrlRefused::ResolvesPrivate(refused.to_string());
+                (Outcome::Bad(BadInput::UrlRefused(reason)), None)
             }
             Err(e) => {
                 let outcome = Outcome::Failed {

@@ -1,8 +1,10 @@
 //! The HTTP side: one shared client, the URL policy, and the success rule (SPEC §5, §7).
 
+mod resolve;
 mod success;
 mod url_policy;
 
+pub use resolve::PrivateResolution;
 pub use success::{BodyRule, StatusRule, SuccessRule};
 pub use url_policy::{is_public_ip, HostPattern, UrlPolicy, UrlRefused};
 
@@ -41,31 +43,51 @@ pub enum SendError {
     Connect(String),
     #[error("request failed: {0}")]
     Other(String),
+    #[error(transparent)]
+    Private(#[from] PrivateResolution),
 }
 
-/// The HTTP client, shared by every channel so connections are pooled per host.
+/// The HTTP clients, shared by every channel so connections are pooled per host: one that
+/// connects only to public addresses, one for channels with `allow_private`.
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    public: reqwest::Client,
+    any: reqwest::Client,
 }
 
 impl Sender {
     /// A keep-alive rustls client that never follows redirects (a 3xx is an answer).
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("notify-bridge/", env!("CARGO_PKG_VERSION")))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
+        let builder = || {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("notify-bridge/", env!("CARGO_PKG_VERSION")))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+        };
+        let public = builder()
+            .dns_resolver(std::sync::Arc::new(resolve::PublicOnly))
             .build()
             .expect("the TLS backend initialises");
-        Self { client }
+        let any = builder().build().expect("the TLS backend initialises");
+        Self { public, any }
     }
 
     /// POSTs `request`, reading at most [`MAX_RESPONSE_BYTES`] of the answer.
-    pub async fn send(&self, request: Request, timeout: Duration) -> Result<Response, SendError> {
+    /// With `allow_private` unset, names resolving only to non-public addresses are refused.
+    pub async fn send(
+        &self,
+        request: Request,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<Response, SendError> {
         let started = Instant::now();
-        let mut builder = self.client.post(request.url).timeout(timeout);
+        let client = if allow_private {
+            &self.any
+        } else {
+            &self.public
+        };
+        let mut builder = client.post(request.url).timeout(timeout);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -106,6 +128,9 @@ impl Default for Sender {
 
 fn classify(error: reqwest::Error, timeout: Duration) -> SendError {
     let error = error.without_url();
+    if let Some(private) = find_private(&error) {
+        return SendError::Private(private);
+    }
     if error.is_timeout() {
         SendError::Timeout(timeout)
     } else if error.is_connect() {
@@ -113,6 +138,21 @@ fn classify(error: reqwest::Error, timeout: Duration) -> SendError {
     } else {
         SendError::Other(root_cause(&error))
     }
+}
+
+/// Our resolver's refusal, wherever reqwest and hyper wrapped it.
+fn find_private(error: &(dyn std::error::Error + 'static)) -> Option<PrivateResolution> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(private) = e.downcast_ref::<PrivateResolution>() {
+            return Some(PrivateResolution {
+                host: private.host.clone(),
+                addresses: private.addresses.clone(),
+            });
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// reqwest's top-level message is generic; the innermost cause says what happened.

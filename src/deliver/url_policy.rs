@@ -53,6 +53,9 @@ pub enum UrlRefused {
     Host(String),
     #[error("address `{0}` is private, loopback or otherwise not public")]
     PrivateAddress(String),
+    /// Found at connect time: the name's DNS answer held only non-public addresses.
+    #[error("{0}")]
+    ResolvesPrivate(String),
 }
 
 impl UrlPolicy {

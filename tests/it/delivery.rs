@@ -221,3 +221,71 @@ async fn an_unreachable_brand_is_parked_not_lost() {
     assert!(!parked[0].headers.contains_key("x-notify-status"));
     broker.cleanup(&queue).await;
 }
+
+#[tokio::test]
+async fn a_name_resolving_to_a_private_address_is_refused_at_connect() {
+    use std::net::ToSocketAddrs;
+    // This machine's own hostname resolves to a loopback address (/etc/hosts).
+    let host = String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let resolved: Vec<_> = (host.as_str(), 80).to_socket_addrs().unwrap().collect();
+    assert!(
+        resolved
+            .iter()
+            .all(|a| a.ip().is_loopback() || a.ip().is_unspecified()),
+        "test premise: {host} resolves to loopback, got {resolved:?}"
+    );
+    let queue = unique_queue("rebind");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let config = format!(
+        "{}\n[channels.public-only]\napp_id = \"P\"\nurl_policy = {{ schemes = [\"http\"], hosts = [\"{host}\"] }}\nsigner = {{ secret = \"p\" }}\n",
+        CONFIG
+    );
+    let bridge = Bridge::start(settings(&config, &queue));
+    let url = format!("http://{host}:{}/x", receiver.addr.port());
+    let body = queue_message(
+        "public-only",
+        &url,
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    broker
+        .publish(&queue, body.as_bytes(), Some("m-rebind"), None)
+        .await;
+    // The same brand via allow_private is delivered: the refusal is the policy, not the network.
+    let allowed = queue_message(
+        "shop",
+        &receiver.url("/ok"),
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    broker
+        .publish(&queue, allowed.as_bytes(), Some("m-allowed"), None)
+        .await;
+    let dead = format!("{queue}.dead");
+    eventually(Duration::from_secs(20), "parked", || async {
+        broker.depth(&dead).await >= 1 && receiver.count() >= 1
+    })
+    .await;
+    bridge.stop().await;
+    let parked = broker.drain(&dead).await;
+    let reason = &parked[0].headers["x-notify-error"];
+    assert!(reason.starts_with("url-refused: "), "{reason}");
+    assert!(reason.contains("non-public"), "{reason}");
+    assert_eq!(
+        parked[0].headers["x-notify-attempt"], "1",
+        "parked at once, not retried"
+    );
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(receiver.received()[0].path, "/ok");
+    broker.cleanup(&queue).await;
+}
