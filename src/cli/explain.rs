@@ -125,12 +125,11 @@ fn their_string(out: &mut String, signer: &Signer, e: &VerifyExplained, theirs: 
             ours,
             theirs: their_window,
         } => {
+            // No lengths: ours would give away the secret's.
             let _ = writeln!(
                 out,
-                "→ first difference at character {} (counting from 1; ours has {}, theirs {}):",
-                index + 1,
-                e.canonical.masked().chars().count(),
-                theirs.chars().count(),
+                "→ first difference at character {} (counting from 1):",
+                index + 1
             );
             caret_line(out, "ours:  ", &ours);
             caret_line(out, "theirs:", &their_window);

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use notify_bridge::format::BodyEncoding;
+use notify_bridge::sign::{Origin, Signer, VerifyError};
 
 use super::explain::{self, Theirs};
 use super::request_file::RawRequest;
@@ -66,34 +68,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     headers.extend(parse_headers(&args.headers)?);
     let theirs = theirs(&args)?;
+    let signer = &channel.signer;
+    let (verdict, origin) = check(signer, &body, &headers, channel.encoding);
     if !args.explain && theirs.is_none() {
-        return Ok(
-            match channel.signer.verify(&body, &headers, channel.encoding) {
-                Ok(()) => {
-                    println!("signature OK");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    println!("signature INVALID: {e}");
-                    ExitCode::from(1)
-                }
-            },
-        );
+        return Ok(match verdict {
+            Ok(()) => {
+                println!("signature OK{}", origin_note(signer, origin));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("signature INVALID: {e}");
+                ExitCode::from(1)
+            }
+        });
     }
-    let explained = channel
-        .signer
-        .explain_verify(&body, &headers, channel.encoding)
+    let explained = signer
+        .explain_verify(&body, &headers, channel.encoding, origin)
         .map_err(|e| anyhow::anyhow!("cannot explain this callback: {e}"))?;
     let holds = explained.verdict.is_ok();
-    print!(
-        "{}",
-        explain::report(&channel.signer, &explained, theirs.as_ref())
-    );
+    print!("{}", explain::report(signer, &explained, theirs.as_ref()));
     Ok(if holds {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Verifies, and says whose signature held. An rsa callback may be one we sent (a brand
+/// asks why theirs fails) or one a provider sent us: try our key, then the peer's.
+fn check(
+    signer: &Signer,
+    body: &str,
+    headers: &[(String, String)],
+    encoding: BodyEncoding,
+) -> (Result<(), VerifyError>, Origin) {
+    let Signer::Rsa(rsa) = signer else {
+        return (signer.verify(body, headers, encoding), Origin::Ours);
+    };
+    match rsa.verify_own(body, headers) {
+        Ok(()) => (Ok(()), Origin::Ours),
+        Err(own) => match rsa.verify(body, headers) {
+            Ok(()) => (Ok(()), Origin::Peer),
+            Err(_) => (Err(own), Origin::Ours),
+        },
+    }
+}
+
+fn origin_note(signer: &Signer, origin: Origin) -> &'static str {
+    match (signer, origin) {
+        (Signer::Rsa(_), Origin::Ours) => " (signed with our key: a callback we sent)",
+        (Signer::Rsa(_), Origin::Peer) => " (signed with the peer's key: a callback they sent)",
+        _ => "",
+    }
 }
 
 fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {

@@ -85,6 +85,16 @@ pub enum VerifyError {
     Mismatch,
 }
 
+/// Who signed a callback. It matters only for `rsa`, whose two sides sign with different
+/// keys; the shared-secret signers check the same way either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A callback we sent, as the brand received it: checked with our own key.
+    Ours,
+    /// A callback a provider sent us (SPEC §10): checked with the peer's public key.
+    Peer,
+}
+
 /// What `verify --explain` shows: the string we check against and the verdict.
 #[derive(Debug)]
 pub struct VerifyExplained {
@@ -146,8 +156,12 @@ impl Signer {
         body: &str,
         headers: &[(String, String)],
         encoding: BodyEncoding,
+        origin: Origin,
     ) -> Result<VerifyExplained, VerifyError> {
-        let verdict = self.verify(body, headers, encoding);
+        let verdict = match (self, origin) {
+            (Signer::Rsa(rsa), Origin::Ours) => rsa.verify_own(body, headers),
+            _ => self.verify(body, headers, encoding),
+        };
         let (canonical, expected, received) = match self {
             Signer::SortedParams { signer, field } => {
                 let fields = encoding.decode(body)?;
@@ -264,7 +278,7 @@ mod tests {
     fn explain_verify_shows_the_masked_string_and_both_signs() {
         let body = r#"{"appId":"A","bizContent":"{}","sign":"nope"}"#;
         let e = signer()
-            .explain_verify(body, &[], BodyEncoding::Json)
+            .explain_verify(body, &[], BodyEncoding::Json, Origin::Ours)
             .unwrap();
         assert_eq!(e.canonical.masked(), "appId=A&bizContent={}&key=******");
         // echo -n 'appId=A&bizContent={}&key=K3Y' | md5sum

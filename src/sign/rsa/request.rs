@@ -19,6 +19,8 @@ pub struct RsaRequest {
     signer: RsaSigner,
     /// The peer's public key, twice: aws-lc-rs keeps verification and encryption keys apart.
     verifier: Option<RsaVerifier>,
+    /// Our own public key: checks a callback we sent, as the brand received it.
+    own: RsaVerifier,
     peer_key: Option<PublicKey>,
     fields: EncryptedFields,
     padding: Padding,
@@ -46,6 +48,7 @@ impl RsaRequest {
             None => (None, None),
         };
         Ok(Self {
+            own: RsaVerifier::new(template.clone(), private_key.public_key()),
             signer: RsaSigner::new(template, private_key),
             verifier,
             peer_key,
@@ -103,6 +106,19 @@ impl RsaRequest {
     /// Checks a callback signed by the peer: `X-Signature` over the template.
     pub fn verify(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
         let verifier = self.verifier.as_ref().ok_or(VerifyError::NoPeerKey)?;
+        Self::verify_with(verifier, body, headers)
+    }
+
+    /// Checks a callback we sent (as the brand received it) against our own public key.
+    pub fn verify_own(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
+        Self::verify_with(&self.own, body, headers)
+    }
+
+    fn verify_with(
+        verifier: &RsaVerifier,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), VerifyError> {
         let parts = SigningParts {
             timestamp: header(headers, HEADER_TIMESTAMP)?,
             nonce: header(headers, HEADER_NONCE)?,
