@@ -2,3 +2,4 @@
 //! what a brand's developer needs to check our first callback on their own.
 
 mod docs;
+mod verifiers;
