@@ -10,7 +10,8 @@
 //! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`].
 //! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
 //! - [`format`]: the ebuy standard message and body encodings.
-//! - [`sign`]: the shared signers (`sorted-params`), with `verify` and `explain`.
+//! - [`sign`]: the shared signers (`sorted-params`, `sorted-chars-md5`, `rsa`), with `verify`
+//!   and `explain` (the string signed, secret masked, and where another string departs).
 //! - [`deliver`]: the HTTP client, URL policy, success rule.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
 //! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
