@@ -351,7 +351,43 @@ async fn every_verifier_accepts_delivered_callbacks_and_refuses_forgeries() {
         }
     }
     tough_shangzhan_body(&verifiers, dir.path());
+    form_encoded_ebuy(&verifiers, dir.path());
     eprintln!("kit verifiers: {:?}", started.elapsed());
+}
+
+/// An ebuy channel may post `application/x-www-form-urlencoded`; the verifiers decode it.
+fn form_encoded_ebuy(verifiers: &Verifiers, dir: &Path) {
+    let config = dir.join("form.toml");
+    std::fs::write(
+        &config,
+        "[channels.ebuy-demo]\nbody_format = \"form\"\nurl_policy = { schemes = [\"https\"] }\nsigner = { secret = \"demo-secret-ebuy\" }\n",
+    )
+    .unwrap();
+    let out = super::docs::bridge(&[
+        "sign",
+        "--config",
+        config.to_str().unwrap(),
+        "--channel",
+        "ebuy-demo",
+        "--message",
+        "docs/integrators/messages/ebuy.json",
+        "--http",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let file = dir.join("form.http");
+    std::fs::write(&file, &out.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("x-www-form-urlencoded"));
+    for lang in LANGS {
+        let mut args = credentials("ebuy", true);
+        args.push(file.display().to_string());
+        let out = verifiers.run(lang, "ebuy", &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{lang:?} form: {}",
+            stdout(&out)
+        );
+    }
 }
 
 /// The PHP rules the Java, Python and Go verifiers reproduce, on a body that exercises them:
