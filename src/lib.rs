@@ -10,10 +10,12 @@
 //! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`].
 //! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
 //! - [`format`]: the ebuy standard message and body encodings.
-//! - [`sign`]: the shared signers (`sorted-params`), with `verify` and `explain`.
+//! - [`sign`]: the shared signers (`sorted-params`, `sorted-chars-md5`, `rsa`), with `verify`
+//!   and `explain` (the string signed, secret masked, and where another string departs).
 //! - [`deliver`]: the HTTP client, URL policy, success rule; [`limiter`]: per-channel limits.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
-//! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
+//! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] and
+//!   [`metrics`]: the operator's view; `main.rs` holds the CLI.
 
 pub mod admin;
 pub mod app;

@@ -36,8 +36,10 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the exact request a queue message would produce.
     Sign(cli::sign::Args),
-    /// Check the signature of a received callback body.
+    /// Check the signature of a received callback; --explain shows why it fails.
     Verify(cli::verify::Args),
+    /// Send one signed sample callback to a brand and judge its answer.
+    SendTest(cli::send_test::Args),
     /// Publish a queue message (for testing) with publisher confirms.
     Publish(cli::publish::Args),
     /// List or replay the parking lot.
@@ -95,6 +97,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Sign(args) => cli::sign::run(args),
         Command::Verify(args) => cli::verify::run(args),
+        Command::SendTest(args) => cli::send_test::run(args).await,
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
     }

@@ -1,6 +1,9 @@
-//! Subcommands other than `run` and `check-config`, one file each.
+//! Subcommands other than `run` and `check-config`, one file each, and what they share.
 
 pub mod dead;
+pub mod explain;
 pub mod publish;
+pub mod request_file;
+pub mod send_test;
 pub mod sign;
 pub mod verify;

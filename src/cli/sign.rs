@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use notify_bridge::deliver::Sender;
+use notify_bridge::deliver::{Request, Sender};
 use notify_bridge::message::MessageId;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use serde_json::{Map, Value};
 
+use super::request_file::RawRequest;
 use crate::ConfigArg;
 
 #[derive(clap::Args)]
@@ -28,8 +29,12 @@ pub struct Args {
     #[arg(long)]
     nonce: Option<String>,
     /// Also print the string that was signed, secret masked.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "http")]
     explain: bool,
+    /// Print the request as a raw request file (request line, headers, a blank line, the
+    /// body), the form `verify --request` and the kit's verifiers read.
+    #[arg(long)]
+    http: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,6 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .prepare(&id, &body, None, &pins, args.explain)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;
 
+    if args.http {
+        print!("{}", http(&prepared.request).render());
+        return Ok(ExitCode::SUCCESS);
+    }
     let headers: Map<String, Value> = prepared
         .request
         .headers
@@ -64,6 +73,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The request as the brand's server sees it, less what the HTTP client adds on its own.
+fn http(request: &Request) -> RawRequest {
+    let url = &request.url;
+    let mut target = url.path().to_owned();
+    if let Some(query) = url.query() {
+        target = format!("{target}?{query}");
+    }
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let mut headers = vec![("Host".to_owned(), host)];
+    headers.extend(request.headers.iter().cloned());
+    RawRequest {
+        request_line: Some(format!("POST {target} HTTP/1.1")),
+        headers,
+        body: request.body.clone(),
+    }
 }
 
 /// The message with its `channelId` replaced, so any message can be tried on any channel.

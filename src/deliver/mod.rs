@@ -27,6 +27,8 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    /// The response headers, names lower-case, values lossily decoded.
+    pub headers: Vec<(String, String)>,
     /// Up to [`MAX_RESPONSE_BYTES`] of the body, lossily decoded.
     pub body: String,
     pub latency: Duration,
@@ -103,6 +105,14 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
         let mut body = Vec::new();
         while body.len() < MAX_RESPONSE_BYTES {
             match response.chunk().await.map_err(|e| classify(e, timeout))? {
@@ -113,6 +123,7 @@ impl Sender {
         body.truncate(MAX_RESPONSE_BYTES);
         Ok(Response {
             status,
+            headers,
             body: String::from_utf8_lossy(&body).into_owned(),
             latency: started.elapsed(),
             retry_after,

@@ -3,6 +3,7 @@
 //! A signer takes the body's fields and produces the exact bytes sent plus any headers;
 //! `verify` checks a received body the same way, and `explain` shows the string signed.
 
+pub mod explain;
 pub mod rsa;
 pub mod sorted_chars;
 pub mod sorted_params;
@@ -15,7 +16,8 @@ use subtle::ConstantTimeEq;
 use crate::format::{BodyEncoding, DecodeError};
 use crate::message::NotifyType;
 use crate::settings::Secret;
-use rsa::{RsaError, RsaRequest};
+use explain::Canonical;
+use rsa::{RsaError, RsaRequest, HEADER_SIGNATURE};
 use sorted_chars::SortedCharsError;
 pub use sorted_params::SortedParams;
 
@@ -83,6 +85,29 @@ pub enum VerifyError {
     Mismatch,
 }
 
+/// Who signed a callback. It matters only for `rsa`, whose two sides sign with different
+/// keys; the shared-secret signers check the same way either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A callback we sent, as the brand received it: checked with our own key.
+    Ours,
+    /// A callback a provider sent us (SPEC §10): checked with the peer's public key.
+    Peer,
+}
+
+/// What `verify --explain` shows: the string we check against and the verdict.
+#[derive(Debug)]
+pub struct VerifyExplained {
+    /// The string hashed (body-field signers) or signed (rsa), secret kept apart.
+    pub canonical: Canonical,
+    /// Our signature for this body, for body-field signers (rsa signs with the peer's key).
+    pub expected: Option<String>,
+    /// The signature that came with the callback: the sign field, or `X-Signature`.
+    pub received: Option<String>,
+    /// Whether it holds, as [`Signer::verify`] says.
+    pub verdict: Result<(), VerifyError>,
+}
+
 impl Signer {
     /// Signs `fields` and encodes them; `explain` also returns the masked string to sign.
     pub fn sign(
@@ -123,6 +148,50 @@ impl Signer {
         matches!(self, Signer::Rsa(_))
     }
 
+    /// [`Self::verify`], plus the canonical string and both signatures, for a person
+    /// working out why a signature does not hold. Fails only when the callback cannot be
+    /// read at all (not the encoding, a header missing, an unsignable value).
+    pub fn explain_verify(
+        &self,
+        body: &str,
+        headers: &[(String, String)],
+        encoding: BodyEncoding,
+        origin: Origin,
+    ) -> Result<VerifyExplained, VerifyError> {
+        let verdict = match (self, origin) {
+            (Signer::Rsa(rsa), Origin::Ours) => rsa.verify_own(body, headers),
+            _ => self.verify(body, headers, encoding),
+        };
+        let (canonical, expected, received) = match self {
+            Signer::SortedParams { signer, field } => {
+                let fields = encoding.decode(body)?;
+                let canonical = signer.canonical(&fields, field);
+                let expected = signer.sign_canonical(&canonical);
+                (canonical, Some(expected), text_field(&fields, field))
+            }
+            Signer::SortedChars { secret, field } => {
+                let fields = encoding.decode(body)?;
+                let canonical = sorted_chars::canonical(&fields, field, secret)?;
+                let expected = sorted_chars::sign(&fields, field, secret.expose())?;
+                (canonical, Some(expected), text_field(&fields, field))
+            }
+            Signer::Rsa(rsa) => {
+                let canonical = rsa.canonical(body, headers)?;
+                let received = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(HEADER_SIGNATURE))
+                    .map(|(_, v)| v.clone());
+                (canonical, None, received)
+            }
+        };
+        Ok(VerifyExplained {
+            canonical,
+            expected,
+            received,
+            verdict,
+        })
+    }
+
     /// Checks a received body (and headers, for header signers) in constant time.
     pub fn verify(
         &self,
@@ -158,6 +227,10 @@ impl Signer {
             Err(VerifyError::Mismatch)
         }
     }
+}
+
+fn text_field(fields: &Map<String, Value>, field: &str) -> Option<String> {
+    fields.get(field).and_then(Value::as_str).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -199,6 +272,26 @@ mod tests {
                 Err(VerifyError::Mismatch)
             ));
         }
+    }
+
+    #[test]
+    fn explain_verify_shows_the_masked_string_and_both_signs() {
+        let body = r#"{"appId":"A","bizContent":"{}","sign":"nope"}"#;
+        let e = signer()
+            .explain_verify(body, &[], BodyEncoding::Json, Origin::Ours)
+            .unwrap();
+        assert_eq!(e.canonical.masked(), "appId=A&bizContent={}&key=******");
+        // echo -n 'appId=A&bizContent={}&key=K3Y' | md5sum
+        assert_eq!(
+            e.expected.as_deref(),
+            Some("D2EFF8AC3514DCDA14D78AD14C755C16")
+        );
+        assert_eq!(e.received.as_deref(), Some("nope"));
+        assert!(matches!(e.verdict, Err(VerifyError::Mismatch)));
+        assert_eq!(
+            e.canonical.compare("appId=A&bizContent={}&key=K3Y"),
+            explain::Comparison::Same
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@
 
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
+
+use super::explain::{Canonical, Part};
+use crate::settings::Secret;
 use std::fmt::Write as _;
 use subtle::ConstantTimeEq;
 
@@ -67,13 +70,30 @@ pub fn string_to_sign(
     sign_field: &str,
     secret: &str,
 ) -> Result<String, SortedCharsError> {
+    let mut s = sorted_chars(fields, sign_field)?;
+    s.push_str(secret);
+    Ok(s)
+}
+
+/// [`string_to_sign`] in parts, for `verify --explain`.
+pub fn canonical(
+    fields: &Map<String, Value>,
+    sign_field: &str,
+    secret: &Secret,
+) -> Result<Canonical, SortedCharsError> {
+    Ok(Canonical::new(vec![
+        Part::Data(sorted_chars(fields, sign_field)?),
+        Part::Secret(secret.clone()),
+    ]))
+}
+
+/// The PHP JSON text of the fields minus the sign, its characters sorted by code point.
+fn sorted_chars(fields: &Map<String, Value>, sign_field: &str) -> Result<String, SortedCharsError> {
     let mut json = String::new();
     php_array(fields.iter().filter(|(k, _)| *k != sign_field), &mut json)?;
     let mut chars: Vec<char> = json.chars().collect();
     chars.sort_unstable();
-    let mut s: String = chars.into_iter().collect();
-    s.push_str(secret);
-    Ok(s)
+    Ok(chars.into_iter().collect())
 }
 
 /// Lowercase hex md5 of [`string_to_sign`].

@@ -5,6 +5,7 @@ use md5::Md5;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::explain::{Canonical, Part};
 use crate::format::field_text;
 use crate::settings::Secret;
 
@@ -35,12 +36,17 @@ pub struct SortedParams {
 }
 
 /// What `explain` shows in place of the secret.
-pub const MASK: &str = "******";
+pub use super::explain::MASK;
 
 impl SortedParams {
     /// The signature of `fields` (the field named `sign_field` is left out).
     pub fn sign(&self, fields: &Map<String, Value>, sign_field: &str) -> String {
-        let text = self.string_to_sign(fields, sign_field, self.secret.expose());
+        self.sign_canonical(&self.canonical(fields, sign_field))
+    }
+
+    /// The signature over an already built canonical string.
+    pub fn sign_canonical(&self, canonical: &Canonical) -> String {
+        let text = canonical.exposed();
         let digest = match self.hash {
             Hash::Md5 => Md5::digest(text.as_bytes()).to_vec(),
             Hash::Sha256 => Sha256::digest(text.as_bytes()).to_vec(),
@@ -59,18 +65,39 @@ impl SortedParams {
 
     /// The exact string that is hashed, with the secret masked.
     pub fn explain(&self, fields: &Map<String, Value>, sign_field: &str) -> String {
-        self.string_to_sign(fields, sign_field, MASK)
+        self.canonical(fields, sign_field).masked()
     }
 
-    fn string_to_sign(
-        &self,
-        fields: &Map<String, Value>,
-        sign_field: &str,
-        secret: &str,
-    ) -> String {
-        self.template
-            .replace("{params}", &params(fields, sign_field))
-            .replace("{secret}", secret)
+    /// The string that is hashed, in parts: the template filled in one pass, so a body
+    /// value that happens to contain `{secret}` stays text and never pulls the secret in.
+    pub fn canonical(&self, fields: &Map<String, Value>, sign_field: &str) -> Canonical {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = self.template.as_str();
+        while let Some(c) = rest.chars().next() {
+            let (part, len) = if rest.starts_with("{params}") {
+                (
+                    Some(Part::Data(params(fields, sign_field))),
+                    "{params}".len(),
+                )
+            } else if rest.starts_with("{secret}") {
+                (Some(Part::Secret(self.secret.clone())), "{secret}".len())
+            } else {
+                literal.push(c);
+                (None, c.len_utf8())
+            };
+            if let Some(part) = part {
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                }
+                parts.push(part);
+            }
+            rest = &rest[len..];
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Canonical::new(parts)
     }
 }
 
@@ -142,6 +169,15 @@ mod tests {
             signer(Hash::Md5, Case::Upper).explain(&f, "sign"),
             "appId=A&bizContent={}&key=******"
         );
+    }
+
+    #[test]
+    fn a_value_spelling_the_placeholder_stays_text() {
+        let f = fields(r#"{"memo":"{secret}"}"#);
+        let s = signer(Hash::Md5, Case::Lower);
+        assert_eq!(s.explain(&f, "sign"), "memo={secret}&key=******");
+        // echo -n 'memo={secret}&key=K3Y' | md5sum
+        assert_eq!(s.sign(&f, "sign"), "f95e925421d68fd958fabd3d24a0ab1e");
     }
 
     #[test]

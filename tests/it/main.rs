@@ -6,6 +6,7 @@ mod cli;
 mod delivery;
 mod faults;
 mod isolation;
+mod kit;
 mod presets;
 mod retry;
 mod rsa_interop;

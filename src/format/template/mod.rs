@@ -21,7 +21,7 @@
 //! Why numbers need care, and how they are kept exact: see `values.rs`.
 
 mod filters;
-mod samples;
+pub mod samples;
 mod time;
 mod values;
 

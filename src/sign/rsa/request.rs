@@ -10,6 +10,7 @@ use super::{
 };
 use crate::format::BodyEncoding;
 use crate::message::NotifyType;
+use crate::sign::explain::{Canonical, Part};
 use crate::sign::{SignContext, SignError, Signed, VerifyError};
 
 /// One channel's RSA setup: our key signs, the brand's key encrypts and verifies.
@@ -18,6 +19,8 @@ pub struct RsaRequest {
     signer: RsaSigner,
     /// The peer's public key, twice: aws-lc-rs keeps verification and encryption keys apart.
     verifier: Option<RsaVerifier>,
+    /// Our own public key: checks a callback we sent, as the brand received it.
+    own: RsaVerifier,
     peer_key: Option<PublicKey>,
     fields: EncryptedFields,
     padding: Padding,
@@ -45,6 +48,7 @@ impl RsaRequest {
             None => (None, None),
         };
         Ok(Self {
+            own: RsaVerifier::new(template.clone(), private_key.public_key()),
             signer: RsaSigner::new(template, private_key),
             verifier,
             peer_key,
@@ -102,22 +106,53 @@ impl RsaRequest {
     /// Checks a callback signed by the peer: `X-Signature` over the template.
     pub fn verify(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
         let verifier = self.verifier.as_ref().ok_or(VerifyError::NoPeerKey)?;
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-                .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
-        };
+        Self::verify_with(verifier, body, headers)
+    }
+
+    /// Checks a callback we sent (as the brand received it) against our own public key.
+    pub fn verify_own(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
+        Self::verify_with(&self.own, body, headers)
+    }
+
+    fn verify_with(
+        verifier: &RsaVerifier,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), VerifyError> {
         let parts = SigningParts {
-            timestamp: header(HEADER_TIMESTAMP)?,
-            nonce: header(HEADER_NONCE)?,
+            timestamp: header(headers, HEADER_TIMESTAMP)?,
+            nonce: header(headers, HEADER_NONCE)?,
             body: body.as_bytes(),
         };
-        if verifier.verify(&parts, header(HEADER_SIGNATURE)?) {
+        if verifier.verify(&parts, header(headers, HEADER_SIGNATURE)?) {
             Ok(())
         } else {
             Err(VerifyError::Mismatch)
         }
     }
+
+    /// The string `X-Signature` must sign for this body and these headers (no secret in it).
+    pub fn canonical(
+        &self,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<Canonical, VerifyError> {
+        let parts = SigningParts {
+            timestamp: header(headers, HEADER_TIMESTAMP)?,
+            nonce: header(headers, HEADER_NONCE)?,
+            body: body.as_bytes(),
+        };
+        Ok(Canonical::new(vec![Part::Data(
+            self.signer.explain(&parts),
+        )]))
+    }
+}
+
+/// A header's value by case-insensitive name.
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Result<&'a str, VerifyError> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
 }
