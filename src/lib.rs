@@ -14,12 +14,18 @@
 //! - [`deliver`]: the HTTP client, URL policy, success rule.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
 //! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
+//!
+//! The other direction, providers' callbacks to us (SPEC §10):
+//!
+//! - [`inbound`]: HTTP receivers that verify each callback with the same [`sign`] modules,
+//!   publish the event to RabbitMQ with a confirm, and only then answer success.
 
 pub mod app;
 pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
+pub mod inbound;
 pub mod message;
 pub mod parse;
 pub mod pipeline;

@@ -81,16 +81,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig(args) => {
             let settings = args.load()?;
+            let names =
+                |keys: Vec<&String>| keys.into_iter().cloned().collect::<Vec<_>>().join(", ");
             println!(
                 "config OK: {} channel(s): {}",
                 settings.channels.len(),
-                settings
-                    .channels
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names(settings.channels.keys().collect())
             );
+            let receivers = &settings.inbound.receivers;
+            if !receivers.is_empty() {
+                println!(
+                    "receiving on {}: {} receiver(s): {}",
+                    settings.inbound.listen,
+                    receivers.len(),
+                    names(receivers.keys().collect())
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign(args) => cli::sign::run(args),

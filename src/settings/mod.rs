@@ -4,11 +4,13 @@
 //! name the exact key at fault so `check-config` can point an operator at it.
 
 mod channel;
+mod inbound;
 mod preset;
 mod raw;
 mod secret;
 mod signer;
 
+pub use inbound::InboundSettings;
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
 
 use std::collections::{BTreeMap, HashMap};
@@ -80,6 +82,8 @@ pub struct Settings {
     /// Where the delivery journal will be kept.
     pub journal_url: String,
     pub channels: BTreeMap<String, Channel>,
+    /// Providers' callbacks we receive (SPEC §10).
+    pub inbound: InboundSettings,
 }
 
 impl Settings {
@@ -177,11 +181,16 @@ impl Settings {
             let channel = channel::build(&id, raw_channel, env, base)?;
             channels.insert(id, channel);
         }
+        let inbound = inbound::build(raw.inbound, raw.receivers, env, base)?;
+        if inbound.listen == admin_listen {
+            return Err(invalid("inbound.listen", "must differ from admin.listen"));
+        }
         Ok(Settings {
             broker,
             admin_listen,
             journal_url,
             channels,
+            inbound,
         })
     }
 }
