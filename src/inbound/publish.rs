@@ -66,10 +66,11 @@ pub struct Outlet {
 }
 
 impl Publisher {
-    pub fn new(url: Secret) -> Arc<Self> {
+    /// `listen` goes into the connection name: replicas on one host stay apart.
+    pub fn new(url: Secret, listen: std::net::SocketAddr) -> Arc<Self> {
         Arc::new(Self {
             url,
-            name: format!("notify-bridge inbound pid {}", std::process::id()),
+            name: format!("notify-bridge inbound {listen} pid {}", std::process::id()),
             connection: Mutex::new(None),
         })
     }

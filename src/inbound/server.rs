@@ -70,7 +70,8 @@ impl Server {
             key_prefix: inbound.key_prefix.clone(),
             permits: Semaphore::new(inbound.max_in_flight),
         });
-        let publisher = Publisher::new(settings.broker.url.clone());
+        let local = listener.local_addr().unwrap_or(inbound.listen);
+        let publisher = Publisher::new(settings.broker.url.clone(), local);
         let mut router = Router::new();
         let mut stats = BTreeMap::new();
         for (name, receiver) in &inbound.receivers {

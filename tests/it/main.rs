@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod faults;
+mod inbound;
 mod presets;
 mod retry;
 mod rsa_interop;
