@@ -108,7 +108,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=warn"));
+        // lapin logs every returned (unroutable) message whole at warn: for an inbound
+        // callback that is the decrypted body, personal data that must not reach the logs.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,lapin=warn,lapin::returned_messages=error")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -105,6 +105,14 @@ impl Outlet {
         }
     }
 
+    /// Closes the channel (at shutdown, before the connection, which lapin otherwise
+    /// reports as a connection error).
+    pub async fn close(&self) {
+        if let Some(channel) = self.channel.lock().await.take() {
+            let _ = channel.close(200, "shutting down".into()).await;
+        }
+    }
+
     /// Publishes `body` persistently and waits for the broker's confirm.
     pub async fn publish(
         &self,

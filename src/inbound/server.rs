@@ -43,7 +43,7 @@ pub enum InboundError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    stats: BTreeMap<String, Arc<Stats>>,
+    routes: BTreeMap<String, Arc<Route>>,
     publisher: Arc<Publisher>,
 }
 
@@ -73,7 +73,7 @@ impl Server {
         let local = listener.local_addr().unwrap_or(inbound.listen);
         let publisher = Publisher::new(settings.broker.url.clone(), local);
         let mut router = Router::new();
-        let mut stats = BTreeMap::new();
+        let mut routes = BTreeMap::new();
         for (name, receiver) in &inbound.receivers {
             let outlet = Outlet::new(
                 Arc::clone(&publisher),
@@ -85,7 +85,7 @@ impl Server {
                 outlet,
                 stats: Arc::default(),
             });
-            stats.insert(name.clone(), Arc::clone(&route.stats));
+            routes.insert(name.clone(), Arc::clone(&route));
             let state = RouteState {
                 route,
                 shared: Arc::clone(&shared),
@@ -100,7 +100,7 @@ impl Server {
         Ok(Self {
             listener,
             router,
-            stats,
+            routes,
             publisher,
         })
     }
@@ -112,7 +112,7 @@ impl Server {
 
     /// The counters of receiver `name`.
     pub fn stats(&self, name: &str) -> Option<Arc<Stats>> {
-        self.stats.get(name).cloned()
+        self.routes.get(name).map(|r| Arc::clone(&r.stats))
     }
 
     /// Serves until `shutdown` completes, then lets in-flight callbacks finish.
@@ -121,7 +121,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), InboundError> {
         if let Ok(addr) = self.listener.local_addr() {
-            info!(%addr, receivers = self.stats.len(), "receiving provider callbacks");
+            info!(%addr, receivers = self.routes.len(), "receiving provider callbacks");
         }
         let app = self
             .router
@@ -130,6 +130,9 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(InboundError::Serve);
+        for route in self.routes.values() {
+            route.outlet.close().await;
+        }
         self.publisher.close().await;
         served
     }
