@@ -1,5 +1,6 @@
-//! Wiring: settings → live pipeline → consumer and admin HTTP; reconnect on broker loss,
-//! reload on SIGHUP, drain on shutdown.
+//! Wiring: settings → live pipeline → consumer, admin HTTP and, when receivers are
+//! configured, the inbound callback server; reconnect on broker loss, reload on SIGHUP,
+//! drain on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,12 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{self, AdminState};
 use crate::consume::Consumer;
 use crate::deliver::Sender;
+use crate::inbound::{InboundError, Server};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -23,27 +26,39 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum RunError {
     #[error("cannot listen for admin HTTP on {addr}: {source}")]
     AdminBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
 }
 
 /// Runs the bridge until `shutdown` completes, then drains in-flight work and returns.
 ///
 /// A lost broker connection is not fatal: unacked messages return to the queue, and the
-/// consumer reconnects with capped exponential backoff.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+/// consumer reconnects with capped exponential backoff. The inbound server runs in its own
+/// task on its own broker connection, so callbacks and deliveries never wait on each other.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    // Listeners are bound first, so a taken port fails the start, not the first request.
     let addr = settings.admin.listen;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::AdminBind { addr, source })?;
+        .map_err(|source| RunError::AdminBind { addr, source })?;
+    let stop = CancellationToken::new();
+    let inbound = match settings.inbound.receivers.is_empty() {
+        true => None,
+        false => {
+            let server = Server::bind(&settings).await?;
+            Some(tokio::spawn(server.serve(stop.clone().cancelled_owned())))
+        }
+    };
+    let grace = settings.broker.shutdown_grace;
     let token = settings.admin.token.clone();
     let live = Arc::new(Live::new(settings, Sender::new()));
     let metrics = Arc::new(Metrics::new());
-    let stop = CancellationToken::new();
     let admin = tokio::spawn(admin::serve(
         listener,
         AdminState {
@@ -66,7 +81,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         _ = supervise(&consumer, &stop) => {},
         _ = watch => {},
     }
+    stop.cancel();
     hangups.abort();
+    if let Some(task) = inbound {
+        drain_inbound(task, grace).await;
+    }
     let _ = admin.await;
     Ok(())
 }
@@ -94,6 +113,19 @@ async fn supervise(consumer: &Consumer, stop: &CancellationToken) {
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         info!("reconnecting to the broker");
+    }
+}
+
+/// Lets callbacks already being handled finish, within the grace period.
+async fn drain_inbound(task: JoinHandle<Result<(), InboundError>>, grace: Duration) {
+    match tokio::time::timeout(grace, task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "inbound server failed"),
+        Ok(Err(e)) => warn!(error = %e, "inbound server task ended abnormally"),
+        Err(_) => warn!(
+            ?grace,
+            "inbound callbacks still in flight after the grace period"
+        ),
     }
 }
 

@@ -16,6 +16,11 @@
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
 //! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] and
 //!   [`metrics`]: the operator's view; `main.rs` holds the CLI.
+//!
+//! The other direction, providers' callbacks to us (SPEC §10):
+//!
+//! - [`inbound`]: HTTP receivers that verify each callback with the same [`sign`] modules,
+//!   publish the event to RabbitMQ with a confirm, and only then answer success.
 
 pub mod admin;
 pub mod app;
@@ -23,6 +28,7 @@ pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
+pub mod inbound;
 pub mod limiter;
 pub mod live;
 pub mod message;

@@ -65,8 +65,8 @@ impl Live {
 
     /// Re-reads the config file and environment and swaps the channels in, or refuses.
     ///
-    /// Broker, admin and journal settings are fixed for the life of the process: a change
-    /// there is logged and takes effect at the next restart.
+    /// Broker, admin, journal and inbound settings are fixed for the life of the process: a
+    /// change there is logged and takes effect at the next restart.
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let old = self.current();
         let source = old.settings.source.as_ref().ok_or(ReloadError::NoSource)?;
@@ -77,6 +77,8 @@ impl Live {
         {
             warn!("broker, admin and journal settings change only on restart; keeping the running ones");
         }
+        // The inbound server and its receivers keep running as started.
+        new.inbound = old.settings.inbound.clone();
         new.broker = old.settings.broker.clone();
         new.admin = old.settings.admin.clone();
         new.journal_url = old.settings.journal_url.clone();

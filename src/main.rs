@@ -83,16 +83,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig(args) => {
             let settings = args.load()?;
+            let names =
+                |keys: Vec<&String>| keys.into_iter().cloned().collect::<Vec<_>>().join(", ");
             println!(
                 "config OK: {} channel(s): {}",
                 settings.channels.len(),
-                settings
-                    .channels
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names(settings.channels.keys().collect())
             );
+            let receivers = &settings.inbound.receivers;
+            if !receivers.is_empty() {
+                println!(
+                    "receiving on {}: {} receiver(s): {}",
+                    settings.inbound.listen,
+                    receivers.len(),
+                    names(receivers.keys().collect())
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign(args) => cli::sign::run(args),
@@ -105,7 +111,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=warn"));
+        // lapin logs every returned (unroutable) message whole at warn: for an inbound
+        // callback that is the decrypted body, personal data that must not reach the logs.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,lapin=warn,lapin::returned_messages=error")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

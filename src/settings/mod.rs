@@ -4,11 +4,13 @@
 //! name the exact key at fault so `check-config` can point an operator at it.
 
 mod channel;
+mod inbound;
 mod preset;
 mod raw;
 mod secret;
 mod signer;
 
+pub use inbound::InboundSettings;
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
 
 use std::collections::{BTreeMap, HashMap};
@@ -112,6 +114,8 @@ pub struct Settings {
     pub channels: BTreeMap<String, Channel>,
     /// Where these settings were loaded from (for reloads).
     pub source: Option<ConfigSource>,
+    /// Providers' callbacks we receive (SPEC §10).
+    pub inbound: InboundSettings,
 }
 
 impl Settings {
@@ -208,12 +212,17 @@ impl Settings {
             let channel = channel::build(&id, raw_channel, env, base)?;
             channels.insert(id, channel);
         }
+        let inbound = inbound::build(raw.inbound, raw.receivers, env, base)?;
+        if inbound.listen == admin.listen {
+            return Err(invalid("inbound.listen", "must differ from admin.listen"));
+        }
         Ok(Settings {
             broker,
             admin,
             source: None,
             journal_url,
             channels,
+            inbound,
         })
     }
 }

@@ -92,7 +92,7 @@ fn merge_retry(o: RawRetry, b: RawRetry) -> RawRetry {
     RawRetry { park_on, ..timing }
 }
 
-fn merge_signer(o: RawSigner, b: RawSigner) -> RawSigner {
+pub(super) fn merge_signer(o: RawSigner, b: RawSigner) -> RawSigner {
     // A different kind means the preset's signer details no longer apply.
     if o.kind.is_some() && o.kind != b.kind {
         return o;

@@ -18,6 +18,11 @@ pub struct RawSettings {
     pub journal: RawJournal,
     #[serde(default)]
     pub channels: BTreeMap<String, RawChannel>,
+    #[serde(default)]
+    pub inbound: RawInbound,
+    /// Providers' own callbacks we receive (SPEC §10); the key is any name.
+    #[serde(default)]
+    pub receivers: BTreeMap<String, RawReceiver>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,4 +144,42 @@ pub struct RawRetry {
     pub window: Option<String>,
     /// Statuses that park at once instead of retrying.
     pub park_on: Option<Vec<u16>>,
+}
+
+/// `[inbound]`: the listener the providers call, shared by every receiver.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInbound {
+    pub listen: Option<String>,
+    /// Larger bodies are answered 413.
+    pub max_body_bytes: Option<usize>,
+    /// Callbacks handled at once; more are answered 503.
+    pub max_in_flight: Option<usize>,
+    /// `memory` or `redis://…`: where nonces and event ids are kept.
+    pub store: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiver {
+    /// `shangzhan`, `em` or `yunzhimeng`: the provider's protocol.
+    pub preset: Option<String>,
+    pub path: Option<String>,
+    pub signer: Option<RawSigner>,
+    pub publish: Option<RawPublish>,
+    /// 运之盟: accepted distance of `X-Timestamp` from our clock.
+    pub replay_window: Option<String>,
+    /// How long a published event is remembered, to publish repeats once.
+    pub dedup_window: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    pub exchange: Option<String>,
+    /// Over `{field}` placeholders of the verified event.
+    pub routing_key: Option<String>,
+    /// Declare the exchange durable topic (true) or only check it exists.
+    pub declare: Option<bool>,
 }

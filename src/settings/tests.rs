@@ -37,6 +37,9 @@ fn the_shipped_example_is_valid() {
         s.channels["brand-b"].encoding,
         crate::format::BodyEncoding::Form
     );
+    let receivers: Vec<&str> = s.inbound.receivers.keys().map(String::as_str).collect();
+    assert_eq!(receivers, ["em-audit", "sz-recharge", "yzm-waybill"]);
+    assert_eq!(s.inbound.listen.to_string(), "127.0.0.1:9465");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod faults;
+mod inbound;
 mod isolation;
 mod kit;
 mod presets;

@@ -103,6 +103,12 @@ impl RsaRequest {
         })
     }
 
+    /// Inbound: replaces the configured fields with their plaintext, decrypted with our
+    /// private key. Call it only once [`Self::verify`] held (Bleichenbacher; module doc).
+    pub fn decrypt_fields(&self, body: &mut Value) -> Result<(), RsaError> {
+        self.fields.decrypt(body, &self.signer.key, self.padding)
+    }
+
     /// Checks a callback signed by the peer: `X-Signature` over the template.
     pub fn verify(&self, body: &str, headers: &[(String, String)]) -> Result<(), VerifyError> {
         let verifier = self.verifier.as_ref().ok_or(VerifyError::NoPeerKey)?;

@@ -53,7 +53,7 @@ pub fn settings(toml: &str, queue: &str) -> Settings {
 /// A bridge running in this process against the real broker.
 pub struct Bridge {
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), notify_bridge::app::StartError>>,
+    task: JoinHandle<Result<(), notify_bridge::app::RunError>>,
 }
 
 impl Bridge {
