@@ -13,6 +13,8 @@
 //! - [`sign`]: the shared signers (`sorted-params`), with `verify` and `explain`.
 //! - [`deliver`]: the HTTP client, URL policy, success rule.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
+//! - [`journal`]: every attempt recorded off the hot path (SQLite or PostgreSQL), queried
+//!   by the admin API and CLI.
 //! - [`app`] and [`shutdown`]: wiring and signals; `main.rs` holds the CLI.
 
 pub mod app;
@@ -20,6 +22,7 @@ pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
+pub mod journal;
 pub mod message;
 pub mod parse;
 pub mod pipeline;

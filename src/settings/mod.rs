@@ -4,11 +4,13 @@
 //! name the exact key at fault so `check-config` can point an operator at it.
 
 mod channel;
+mod journal;
 mod preset;
 mod raw;
 mod secret;
 mod signer;
 
+pub use journal::JournalSettings;
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,8 +79,8 @@ pub struct Settings {
     pub broker: BrokerSettings,
     /// Where the admin HTTP endpoints will listen.
     pub admin_listen: SocketAddr,
-    /// Where the delivery journal will be kept.
-    pub journal_url: String,
+    /// The delivery journal: where, for how long, how many entries may wait.
+    pub journal: JournalSettings,
     pub channels: BTreeMap<String, Channel>,
 }
 
@@ -162,16 +164,7 @@ impl Settings {
             .unwrap_or("127.0.0.1:9464")
             .parse()
             .map_err(|_| invalid("admin.listen", "must be an address such as 127.0.0.1:9464"))?;
-        let journal_url = raw
-            .journal
-            .url
-            .unwrap_or_else(|| "sqlite://notify-bridge.db".into());
-        if !(journal_url.starts_with("sqlite://") || journal_url.starts_with("postgres://")) {
-            return Err(invalid(
-                "journal.url",
-                "must start with sqlite:// or postgres://",
-            ));
-        }
+        let journal = journal::build(raw.journal, env)?;
         let mut channels = BTreeMap::new();
         for (id, raw_channel) in raw.channels {
             let channel = channel::build(&id, raw_channel, env, base)?;
@@ -180,7 +173,7 @@ impl Settings {
         Ok(Settings {
             broker,
             admin_listen,
-            journal_url,
+            journal,
             channels,
         })
     }
