@@ -1,9 +1,11 @@
-//! Integration tests: the real RabbitMQ on 127.0.0.1:5672 and real HTTP receivers.
+//! Integration tests: the real RabbitMQ on 127.0.0.1:5672, real HTTP receivers, and (for
+//! the journal) the real PostgreSQL on 127.0.0.1:5432.
 
 mod bad_input;
 mod cli;
 mod delivery;
 mod faults;
+mod journal;
 mod presets;
 mod retry;
 mod rsa_interop;

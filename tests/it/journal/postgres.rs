@@ -1,0 +1,216 @@
+//! The journal on the real local PostgreSQL, each test in a schema of its own, and real
+//! refusals: a login role switched to NOLOGIN with its sessions terminated (the server
+//! refuses it until switched back), and a port where nothing listens.
+
+use std::time::Duration;
+
+use notify_bridge::journal::{Journal, JournalReader, JournalUrl};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use super::*;
+
+/// The server the tests use; override with NOTIFY_BRIDGE_TEST_PG.
+fn admin_url() -> String {
+    std::env::var("NOTIFY_BRIDGE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A login role and a schema of the same name, `it_<random>`, for one test: the journal
+/// connects as that role, so the test can refuse it without touching anyone else.
+struct Scratch {
+    admin: PgPool,
+    name: String,
+}
+
+impl Scratch {
+    async fn new() -> Self {
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&admin_url())
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (database test, user postgres, trust)");
+        let name = format!("it_{:08x}", rand::random::<u32>());
+        let scratch = Self { admin, name };
+        scratch
+            .sql(&format!("CREATE ROLE {} LOGIN", scratch.name))
+            .await;
+        scratch
+            .sql(&format!(
+                "CREATE SCHEMA {0} AUTHORIZATION {0}",
+                scratch.name
+            ))
+            .await;
+        scratch
+    }
+
+    /// The journal's URL: same server and database, as the scratch role, in its schema.
+    fn url(&self) -> String {
+        let admin: url::Url = admin_url().parse().unwrap();
+        let host = admin.host_str().unwrap_or("127.0.0.1");
+        let port = admin.port().unwrap_or(5432);
+        format!(
+            "postgres://{0}@{host}:{port}{1}?application_name={0}&options=-c%20search_path%3D{0}",
+            self.name,
+            admin.path()
+        )
+    }
+
+    async fn sql(&self, sql: &str) {
+        sqlx::query(sql).execute(&self.admin).await.unwrap();
+    }
+
+    /// The server refuses the role from now on, and ends the sessions it has.
+    async fn refuse(&self) {
+        self.sql(&format!("ALTER ROLE {} NOLOGIN", self.name)).await;
+        self.terminate().await;
+    }
+
+    async fn admit(&self) {
+        self.sql(&format!("ALTER ROLE {} LOGIN", self.name)).await;
+    }
+
+    async fn terminate(&self) {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+            .bind(&self.name)
+            .execute(&self.admin)
+            .await
+            .unwrap();
+    }
+
+    async fn rows(&self) -> u64 {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {}.journal_attempts",
+            self.name
+        ))
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        n as u64
+    }
+
+    async fn drop(self) {
+        self.terminate().await;
+        self.sql(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .await;
+        self.sql(&format!("DROP ROLE {}", self.name)).await;
+        self.admin.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_batches_and_every_query() {
+    let scratch = Scratch::new().await;
+    batches_and_queries(&scratch.url()).await;
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_retention_prunes_old_attempts_and_orphaned_messages() {
+    let scratch = Scratch::new().await;
+    retention_prunes(&scratch.url()).await;
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refusing_connections_mid_run_costs_record_nothing_and_heals() {
+    let scratch = Scratch::new().await;
+    logs();
+    let buffer = 1000;
+    let (journal, task) = Journal::start(&settings(&scratch.url(), buffer));
+    record_many(&journal, "before", 100);
+    written(&journal, 100).await;
+
+    scratch.refuse().await;
+    let during = 50_000;
+    let took = record_many(&journal, "during", during);
+    eprintln!("postgres refusing: record() x {during} took {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "record() waited: {took:?}"
+    );
+    // Three failures: the writer keeps retrying (with backoff), and nothing lands meanwhile.
+    failing(&journal, 3).await;
+    assert_eq!(journal.written(), 100);
+    let recorded = 100 + during as u64;
+    accounted(&journal, recorded);
+    assert!(
+        journal.lag() <= buffer as u64 + 500,
+        "lag {}",
+        journal.lag()
+    );
+    assert!(
+        journal.dropped() >= during as u64 - buffer as u64 - 500,
+        "beyond the buffer is dropped: {}",
+        journal.dropped()
+    );
+
+    scratch.admit().await;
+    eventually(PATIENCE, "the backlog written after the fault", || async {
+        journal.lag() == 0
+    })
+    .await;
+    record_many(&journal, "after", 10);
+    written(&journal, recorded + 10 - journal.dropped()).await;
+    accounted(&journal, recorded + 10);
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
+    assert_eq!(scratch.rows().await, journal.written());
+    let reader = JournalReader::open(&JournalUrl::parse(&scratch.url()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reader.attempts("after-9").await.unwrap().len(), 1);
+    reader.close().await;
+    scratch.drop().await;
+}
+
+/// Refused from the very start: starting is not an error, entries wait, then land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refusing_at_start_is_not_an_error_and_heals() {
+    let scratch = Scratch::new().await;
+    logs();
+    scratch.refuse().await;
+    let (journal, task) = Journal::start(&settings(&scratch.url(), 100));
+    record_many(&journal, "early", 10);
+    failing(&journal, 1).await;
+    assert_eq!(journal.written(), 0);
+    scratch.admit().await;
+    written(&journal, 10).await;
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
+    assert_eq!(scratch.rows().await, 10);
+    scratch.drop().await;
+}
+
+/// Nothing listens at all (connection refused): `record` stays instant, and the overflow
+/// is counted; shutting down gives up after its grace and reports what was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_at_a_closed_port_drops_beyond_the_buffer() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    logs();
+    let buffer = 1000;
+    let (journal, task) = Journal::start(&settings(&url, buffer));
+    let took = record_many(&journal, "nowhere", 50_000);
+    eprintln!("postgres closed port: record() x 50000 took {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "record() waited: {took:?}"
+    );
+    failing(&journal, 1).await;
+    accounted(&journal, 50_000);
+    assert_eq!(journal.written(), 0);
+    assert!(journal.dropped() >= 50_000 - buffer as u64 - 500);
+    let lost = task.shutdown(Duration::from_millis(300)).await;
+    assert_eq!(lost, journal.lag());
+    assert!(lost > 0 && lost <= buffer as u64 + 500, "lost {lost}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_write_throughput_and_record_cost() {
+    let scratch = Scratch::new().await;
+    let rate = throughput(&scratch.url(), "postgres", 20_000).await;
+    assert!(rate > 1000.0, "{rate:.0} entries/s");
+    scratch.drop().await;
+}
