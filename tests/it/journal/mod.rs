@@ -1,21 +1,24 @@
 //! The delivery journal against real SQLite files and the real local PostgreSQL: batched
 //! writes, every query, retention, and faults that make the database refuse writes.
 //!
-//! The scenarios here run on both backends; `sqlite.rs` and `postgres.rs` hold the
-//! backend's fixtures and its own faults.
+//! Fixtures and the fault scenario live here, the query scenarios in `scenarios.rs`; both
+//! run on each backend. `sqlite.rs` and `postgres.rs` hold the backend's own fixtures and
+//! the faults each can really suffer.
 
 mod postgres;
+mod scenarios;
 mod sqlite;
 
 use std::time::{Duration, Instant};
 
 use notify_bridge::journal::{
-    now_ms, Entry, Filter, Journal, JournalOutcome, JournalReader, JournalUrl, Original, MAX_LIMIT,
+    now_ms, Entry, Journal, JournalOutcome, JournalReader, JournalUrl, Original,
 };
 use notify_bridge::message::NotifyType;
 use notify_bridge::settings::JournalSettings;
 
 use crate::support::eventually;
+use scenarios::{batches_and_queries, retention_prunes};
 
 /// Generous: the writer's backoff is capped at 5 s, and two cores are shared.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -98,198 +101,59 @@ pub fn accounted(journal: &Journal, recorded: u64) {
     );
 }
 
-/// Batches of mixed attempts, then every query and filter.
-pub async fn batches_and_queries(url: &str) {
-    let (journal, task) = Journal::start(&settings(url, 10_000));
-    let base = now_ms() - 1000 * 1000;
-    let channels = ["shop", "brand-a"];
-    let types = [
-        NotifyType::MakeCode,
-        NotifyType::Verify,
-        NotifyType::CodeExpire,
-    ];
-    let outcomes = JournalOutcome::ALL;
-    // 1200 attempts: more than two full batches, one millisecond apart.
-    for i in 0..1200u64 {
-        let mut e = entry(&format!("m{i}"), base + i);
-        e.channel = Some(channels[i as usize % 2].into());
-        e.notify_type = Some(types[i as usize % 3]);
-        e.outcome = outcomes[i as usize % 4];
-        journal.record(e);
-    }
-    // Three attempts of one message, recorded out of order; each carries a different
-    // "original" so we can tell which one was kept.
-    for (attempt, at) in [(2, base + 5000), (1, base + 4000), (3, base + 6000)] {
-        let mut e = entry("retried", at);
-        e.attempt = attempt;
-        e.outcome = if attempt == 3 {
-            JournalOutcome::Delivered
-        } else {
-            JournalOutcome::Retry
-        };
-        e.status = Some(if attempt == 3 { 200 } else { 503 });
-        e.message.as_mut().unwrap().body = format!("body of attempt {attempt}").into_bytes();
-        journal.record(e);
-    }
-    let mut long = entry("long-answer", base + 7000);
-    long.response = Some(format!("{}{}", "a", "商".repeat(1000)));
-    long.error = Some("x".repeat(10_000));
-    journal.record(long);
-    assert_eq!(
-        task.shutdown(PATIENCE).await,
-        0,
-        "everything flushed at shutdown"
-    );
-    assert_eq!(journal.written(), 1204);
-    assert_eq!(journal.dropped(), 0);
-
-    let reader = JournalReader::open(&JournalUrl::parse(url).unwrap())
-        .await
-        .unwrap();
-    let list = |filter: Filter| {
-        let reader = reader.clone();
-        async move { reader.list(&filter).await.unwrap() }
-    };
-
-    let newest = list(Filter::default()).await;
-    assert_eq!(newest.len(), 100, "default limit");
-    assert_eq!(newest[0].message_id, "long-answer");
-    assert!(newest.windows(2).all(|w| w[0].at_ms >= w[1].at_ms));
-
-    let all = list(Filter {
-        limit: Some(MAX_LIMIT),
-        ..Filter::default()
-    })
-    .await;
-    assert_eq!(all.len(), 1000);
-    assert!(matches!(
-        reader
-            .list(&Filter {
-                limit: Some(MAX_LIMIT + 1),
-                ..Filter::default()
-            })
-            .await,
-        Err(notify_bridge::journal::JournalError::Limit(1001))
-    ));
-
-    let shop = list(Filter {
-        channel: Some("brand-a".into()),
-        limit: Some(1000),
-        ..Filter::default()
-    })
-    .await;
-    assert_eq!(shop.len(), 600);
-    assert!(shop.iter().all(|r| r.channel.as_deref() == Some("brand-a")));
-
-    let verify = list(Filter {
-        notify_type: Some(NotifyType::Verify),
-        limit: Some(1000),
-        ..Filter::default()
-    })
-    .await;
-    assert_eq!(verify.len(), 400);
-
-    let parked = list(Filter {
-        outcome: Some(JournalOutcome::Parked),
-        limit: Some(1000),
-        ..Filter::default()
-    })
-    .await;
-    assert_eq!(parked.len(), 300);
-    assert!(parked.iter().all(|r| r.outcome == JournalOutcome::Parked));
-
-    let recent = list(Filter {
-        since_ms: Some(base + 1100),
-        limit: Some(1000),
-        ..Filter::default()
-    })
-    .await;
-    // m1100..m1199, the three attempts of "retried", and "long-answer".
-    assert_eq!(recent.len(), 104);
-
-    let combined = list(Filter {
-        channel: Some("shop".into()),
-        notify_type: Some(NotifyType::MakeCode),
-        outcome: Some(JournalOutcome::Delivered),
-        since_ms: Some(base),
-        limit: Some(5),
-    })
-    .await;
-    // The two newest match, then i ≡ 0 (mod 2, 3 and 4): multiples of 12, newest first.
-    let ids: Vec<&str> = combined.iter().map(|r| r.message_id.as_str()).collect();
-    assert_eq!(ids, ["long-answer", "retried", "m1188", "m1176", "m1164"]);
-
-    let attempts = reader.attempts("retried").await.unwrap();
-    let numbers: Vec<u32> = attempts.iter().map(|a| a.attempt).collect();
-    assert_eq!(numbers, [1, 2, 3], "oldest first");
-    assert_eq!(attempts[0].status, Some(503));
-    assert_eq!(attempts[2].outcome, JournalOutcome::Delivered);
-    assert_eq!(attempts[0].latency_ms, Some(42));
-    assert_eq!(
-        attempts[0].url.as_deref(),
-        Some("https://brand.example/notify")
-    );
-    assert!(reader.attempts("never-seen").await.unwrap().is_empty());
-
-    // Stored once: the first recorded original (attempt 2's) is kept, later ones ignored.
-    let original = reader.message("retried").await.unwrap().unwrap();
-    assert_eq!(original.body, b"body of attempt 2");
-    assert_eq!(original.content_type.as_deref(), Some("application/json"));
-    assert_eq!(original.received_at_ms, base + 5000);
-    assert!(reader.message("never-seen").await.unwrap().is_none());
-
-    let long = &reader.attempts("long-answer").await.unwrap()[0];
-    let response = long.response.as_deref().unwrap();
-    assert_eq!(
-        response.len(),
-        1 + 682 * 3,
-        "cut to 2 KiB on a character boundary"
-    );
-    assert!(response.ends_with('商'));
-    assert_eq!(long.error.as_deref().map(str::len), Some(2048));
-    reader.close().await;
+/// A real way to make the journal's database refuse writes, and to undo it.
+trait Fault {
+    async fn induce(&mut self);
+    async fn clear(&mut self);
 }
 
-/// Old attempts go at start; a message goes once it has no attempts left.
-pub async fn retention_prunes(url: &str) {
-    let now = now_ms();
-    // Written under a 30-day retention, so this journal keeps them all...
-    let mut long = settings(url, 1000);
-    long.retention = Duration::from_secs(30 * 24 * 3600);
-    let (journal, task) = Journal::start(&long);
-    journal.record(entry("old", now - 8 * DAY_MS));
-    journal.record(entry("fresh", now));
-    journal.record(entry("mixed", now - 9 * DAY_MS));
-    let mut later = entry("mixed", now - DAY_MS);
-    later.attempt = 2;
-    journal.record(later);
-    assert_eq!(task.shutdown(PATIENCE).await, 0);
+/// The database fails mid-run: `record` stays instant, the writer keeps retrying without
+/// writing, overflow is dropped and counted; once the fault clears the writer catches up
+/// by itself. Returns the entries written in all, for the caller to count in the database.
+async fn mid_run_fault(url: &str, fault: &mut impl Fault) -> u64 {
+    logs();
+    let buffer = 1000;
+    let (journal, task) = Journal::start(&settings(url, buffer));
+    record_many(&journal, "before", 100);
+    written(&journal, 100).await;
 
+    fault.induce().await;
+    let during = 50_000;
+    let took = record_many(&journal, "during", during);
+    eprintln!("{url}: record() x {during} during the fault took {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "record() waited: {took:?}"
+    );
+    // Three failures: the writer keeps retrying (with backoff), and nothing lands meanwhile.
+    failing(&journal, 3).await;
+    assert_eq!(journal.written(), 100);
+    let recorded = 100 + during as u64;
+    accounted(&journal, recorded);
+    let most_buffered = buffer as u64 + 500; // the channel, and the batch in hand
+    assert!(journal.lag() <= most_buffered, "lag {}", journal.lag());
+    assert!(
+        journal.dropped() >= during as u64 - most_buffered,
+        "beyond the buffer is dropped: {}",
+        journal.dropped()
+    );
+
+    fault.clear().await;
+    eventually(PATIENCE, "the backlog written after the fault", || async {
+        journal.lag() == 0
+    })
+    .await;
+    record_many(&journal, "after", 10);
+    written(&journal, recorded + 10 - journal.dropped()).await;
+    accounted(&journal, recorded + 10);
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
     let reader = JournalReader::open(&JournalUrl::parse(url).unwrap())
         .await
         .unwrap();
-    assert_eq!(reader.list(&Filter::default()).await.unwrap().len(), 4);
-
-    // ...and a journal started with the 7-day default prunes at start.
-    let (_journal, task) = Journal::start(&settings(url, 1000));
-    eventually(PATIENCE, "old attempts pruned", || async {
-        reader.list(&Filter::default()).await.unwrap().len() == 2
-    })
-    .await;
-    eventually(PATIENCE, "the orphaned message pruned", || async {
-        reader.message("old").await.unwrap().is_none()
-    })
-    .await;
-    assert!(reader.message("fresh").await.unwrap().is_some());
-    let mixed = reader.attempts("mixed").await.unwrap();
-    assert_eq!(mixed.len(), 1, "its 9-day-old attempt went");
-    assert_eq!(mixed[0].attempt, 2);
-    assert!(
-        reader.message("mixed").await.unwrap().is_some(),
-        "kept while an attempt is left"
-    );
-    task.shutdown(PATIENCE).await;
+    assert_eq!(reader.attempts("after-9").await.unwrap().len(), 1);
+    assert_eq!(reader.attempts("before-99").await.unwrap().len(), 1);
     reader.close().await;
+    journal.written()
 }
 
 /// Starts a journal, records `count` entries and measures: `record` cost per call and

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use notify_bridge::journal::{Journal, JournalReader, JournalUrl};
+use notify_bridge::journal::Journal;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
@@ -112,54 +112,21 @@ async fn postgres_retention_prunes_old_attempts_and_orphaned_messages() {
     scratch.drop().await;
 }
 
+impl Fault for Scratch {
+    async fn induce(&mut self) {
+        self.refuse().await;
+    }
+
+    async fn clear(&mut self) {
+        self.admit().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refusing_connections_mid_run_costs_record_nothing_and_heals() {
-    let scratch = Scratch::new().await;
-    logs();
-    let buffer = 1000;
-    let (journal, task) = Journal::start(&settings(&scratch.url(), buffer));
-    record_many(&journal, "before", 100);
-    written(&journal, 100).await;
-
-    scratch.refuse().await;
-    let during = 50_000;
-    let took = record_many(&journal, "during", during);
-    eprintln!("postgres refusing: record() x {during} took {took:?}");
-    assert!(
-        took < Duration::from_millis(500),
-        "record() waited: {took:?}"
-    );
-    // Three failures: the writer keeps retrying (with backoff), and nothing lands meanwhile.
-    failing(&journal, 3).await;
-    assert_eq!(journal.written(), 100);
-    let recorded = 100 + during as u64;
-    accounted(&journal, recorded);
-    assert!(
-        journal.lag() <= buffer as u64 + 500,
-        "lag {}",
-        journal.lag()
-    );
-    assert!(
-        journal.dropped() >= during as u64 - buffer as u64 - 500,
-        "beyond the buffer is dropped: {}",
-        journal.dropped()
-    );
-
-    scratch.admit().await;
-    eventually(PATIENCE, "the backlog written after the fault", || async {
-        journal.lag() == 0
-    })
-    .await;
-    record_many(&journal, "after", 10);
-    written(&journal, recorded + 10 - journal.dropped()).await;
-    accounted(&journal, recorded + 10);
-    assert_eq!(task.shutdown(PATIENCE).await, 0);
-    assert_eq!(scratch.rows().await, journal.written());
-    let reader = JournalReader::open(&JournalUrl::parse(&scratch.url()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(reader.attempts("after-9").await.unwrap().len(), 1);
-    reader.close().await;
+    let mut scratch = Scratch::new().await;
+    let written = mid_run_fault(&scratch.url(), &mut scratch).await;
+    assert_eq!(scratch.rows().await, written);
     scratch.drop().await;
 }
 

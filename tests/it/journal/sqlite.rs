@@ -1,14 +1,13 @@
 //! The journal on SQLite files in temporary directories, and a real disk-full fault.
 //!
-//! Root ignores file permissions, so a "read-only file" cannot be faked with chmod here.
-//! The fault is a real one instead: the database lives on a 16 MiB tmpfs mounted for the
-//! test, which is then filled to the last byte; SQLite's WAL appends fail with
-//! SQLITE_FULL ("database or disk is full") until the filler file is removed.
+//! Root ignores file permissions, so a read-only file cannot be faked with chmod here.
+//! The faults are real ones instead: a 16 MiB tmpfs mounted for the test and filled to
+//! the last byte (SQLITE_FULL, "database or disk is full", until the filler is removed),
+//! and the database file made immutable with `chattr +i` (root cannot write it either).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use notify_bridge::journal::{Journal, JournalReader, JournalUrl};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -137,58 +136,81 @@ impl Drop for Tmpfs {
     }
 }
 
+impl Fault for Tmpfs {
+    async fn induce(&mut self) {
+        self.fill();
+    }
+
+    async fn clear(&mut self) {
+        std::fs::remove_file(self.path.join("filler")).unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_disk_full_mid_run_costs_record_nothing_and_heals() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(dir.path().join("fs"), "16m") else {
+    let Some(mut fs) = Tmpfs::mount(dir.path().join("fs"), "16m") else {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
         return;
     };
-    logs();
-    let buffer = 1000;
-    let (journal, task) = Journal::start(&settings(&url(&fs.path), buffer));
-    record_many(&journal, "before", 100);
-    written(&journal, 100).await;
+    let written = mid_run_fault(&url(&fs.path), &mut fs).await;
+    assert_eq!(rows(&fs.path).await, written);
+}
 
-    let filler = fs.fill();
-    let during = 50_000;
-    let took = record_many(&journal, "during", during);
-    eprintln!("sqlite disk full: record() x {during} took {took:?}");
-    assert!(
-        took < Duration::from_millis(500),
-        "record() waited: {took:?}"
-    );
-    // Three failures: the writer keeps retrying (with backoff), and nothing lands meanwhile.
-    failing(&journal, 3).await;
-    assert_eq!(journal.written(), 100);
-    let recorded = 100 + during as u64;
-    accounted(&journal, recorded);
-    assert!(
-        journal.lag() <= buffer as u64 + 500,
-        "lag {}",
-        journal.lag()
-    );
-    assert!(
-        journal.dropped() >= during as u64 - buffer as u64 - 500,
-        "beyond the buffer is dropped: {}",
-        journal.dropped()
-    );
+/// The database file and its WAL made immutable (`chattr +i`), which binds root too:
+/// writes on open connections fail with SQLITE_IOERR_WRITE, and new connections can only
+/// open the file read-only. The `-shm` file is left alone: SQLite maps it into memory,
+/// and an immutable mapping would kill the process with SIGBUS, not fail a write.
+struct Immutable {
+    files: Vec<PathBuf>,
+}
 
-    std::fs::remove_file(filler).unwrap();
-    eventually(PATIENCE, "the backlog written after the fault", || async {
-        journal.lag() == 0
-    })
-    .await;
-    record_many(&journal, "after", 10);
-    written(&journal, recorded + 10 - journal.dropped()).await;
-    accounted(&journal, recorded + 10);
-    assert_eq!(task.shutdown(PATIENCE).await, 0);
-    assert_eq!(rows(&fs.path).await, journal.written());
-    let reader = JournalReader::open(&JournalUrl::parse(&url(&fs.path)).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(reader.attempts("after-9").await.unwrap().len(), 1);
-    reader.close().await;
+impl Immutable {
+    /// `None` where the file system or the user cannot set the attribute.
+    fn new(dir: &Path) -> Option<Self> {
+        let probe = dir.join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        let probe = std::slice::from_ref(&probe);
+        let works = chattr("+i", probe) && chattr("-i", probe);
+        let files = vec![dir.join("journal.db"), dir.join("journal.db-wal")];
+        works.then_some(Self { files })
+    }
+}
+
+fn chattr(flag: &str, files: &[PathBuf]) -> bool {
+    Command::new("chattr")
+        .arg(flag)
+        .args(files)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Fault for Immutable {
+    async fn induce(&mut self) {
+        assert!(chattr("+i", &self.files), "chattr +i {:?}", self.files);
+    }
+
+    async fn clear(&mut self) {
+        assert!(chattr("-i", &self.files), "chattr -i {:?}", self.files);
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        // Whatever happened, leave files the temporary directory can delete.
+        chattr("-i", &self.files);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_read_only_file_mid_run_costs_record_nothing_and_heals() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut immutable) = Immutable::new(dir.path()) else {
+        eprintln!("SKIPPED: cannot chattr +i here (needs root on ext4, xfs or similar)");
+        return;
+    };
+    let written = mid_run_fault(&url(dir.path()), &mut immutable).await;
+    assert_eq!(rows(dir.path()).await, written);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
