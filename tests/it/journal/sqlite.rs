@@ -114,9 +114,8 @@ impl Tmpfs {
     }
 
     /// Writes zeros into `filler` until the file system refuses (ENOSPC).
-    fn fill(&self) -> PathBuf {
-        let filler = self.path.join("filler");
-        let mut file = std::fs::File::create(&filler).unwrap();
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.path.join("filler")).unwrap();
         let chunk = vec![0u8; 64 * 1024];
         loop {
             if let Err(e) = file.write_all(&chunk).and_then(|_| file.flush()) {
@@ -126,7 +125,6 @@ impl Tmpfs {
         }
         // Whatever partial page is left, take it too.
         while file.write(&[0]).is_ok_and(|n| n == 1) {}
-        filler
     }
 }
 
