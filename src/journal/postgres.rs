@@ -30,6 +30,16 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
     $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[])";
 
+/// Retention, one step, as in `sqlite.rs`; but `IN (subquery)` makes PostgreSQL hash the
+/// whole table, while `= ANY(ARRAY(subquery))` finds each row by primary key.
+pub(super) const PRUNE: [&str; 2] = [
+    "DELETE FROM journal_attempts WHERE id = ANY(ARRAY( \
+     SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
+    "DELETE FROM journal_messages WHERE message_id = ANY(ARRAY( \
+     SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2))",
+];
+
 /// A pool that connects on first use, so a server that is down at start only delays writes.
 pub(super) fn pool(
     options: &PgConnectOptions,

@@ -68,16 +68,6 @@ pub(super) const ATTEMPTS_SQL: &str = "SELECT id, message_id, channel, notify_ty
 pub(super) const MESSAGE_SQL: &str = "SELECT message_id, body, content_type, received_at_ms \
     FROM journal_messages WHERE message_id = $1";
 
-/// Deletes up to `$2` attempts older than `$1`, oldest first (the `at_ms` index).
-pub(super) const PRUNE_ATTEMPTS_SQL: &str = "DELETE FROM journal_attempts WHERE id IN \
-    (SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)";
-
-/// Deletes up to `$2` messages older than `$1` that have no attempt left. The age check
-/// keeps a message whose attempts are still being written by another replica.
-pub(super) const PRUNE_MESSAGES_SQL: &str = "DELETE FROM journal_messages WHERE message_id IN \
-    (SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
-    (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2)";
-
 /// The newest-first listing for `filter`: only the conditions it sets, so each backend's
 /// planner can pick the matching index.
 pub(super) fn list_sql(filter: &Filter) -> Result<(String, Vec<Bind>), JournalError> {

@@ -26,6 +26,17 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
     outcome, at_ms)";
 
+/// Retention, one step: up to `$2` attempts older than `$1` (oldest first, the `at_ms`
+/// index), then up to `$2` messages as old with no attempt left. The age check on
+/// messages keeps one whose attempts are still on their way.
+pub(super) const PRUNE: [&str; 2] = [
+    "DELETE FROM journal_attempts WHERE id IN \
+     (SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+    "DELETE FROM journal_messages WHERE message_id IN \
+     (SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2)",
+];
+
 /// A pool that opens its connections on first use, so a missing directory or a full disk
 /// at start is a write error to retry, not a start-up failure.
 pub(super) fn pool(

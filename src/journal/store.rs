@@ -67,17 +67,19 @@ impl Store {
     pub async fn prune_step(&self, cutoff_ms: u64, limit: u32) -> Result<u64, sqlx::Error> {
         let (cutoff, limit) = (query::int(cutoff_ms), i64::from(limit));
         let mut deleted = 0;
-        for sql in [query::PRUNE_ATTEMPTS_SQL, query::PRUNE_MESSAGES_SQL] {
-            deleted += match self {
-                Store::Sqlite(pool) => {
+        match self {
+            Store::Sqlite(pool) => {
+                for sql in sqlite::PRUNE {
                     let q = sqlx::query(sql).bind(cutoff).bind(limit);
-                    q.execute(pool).await?.rows_affected()
+                    deleted += q.execute(pool).await?.rows_affected();
                 }
-                Store::Postgres(pool) => {
+            }
+            Store::Postgres(pool) => {
+                for sql in postgres::PRUNE {
                     let q = sqlx::query(sql).bind(cutoff).bind(limit);
-                    q.execute(pool).await?.rows_affected()
+                    deleted += q.execute(pool).await?.rows_affected();
                 }
-            };
+            }
         }
         Ok(deleted)
     }
