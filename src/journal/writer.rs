@@ -163,10 +163,11 @@ impl Writer {
     }
 
     /// A batch the database rejects for its data (not its health): find the bad entries
-    /// by writing one at a time, and discard only those.
+    /// by writing one at a time, and discard only those. Any other error hands the rest
+    /// back to the retry loop at once.
     async fn write_singly(&mut self, batch: &mut Vec<Entry>) {
-        let mut kept = Vec::new();
-        for entry in batch.drain(..) {
+        let mut rest = std::mem::take(batch).into_iter();
+        while let Some(entry) = rest.next() {
             let one = std::slice::from_ref(&entry);
             let result = match &self.store {
                 Some(store) => store.write(one).await,
@@ -180,10 +181,13 @@ impl Writer {
                     self.stats.dropped.fetch_add(1, Relaxed);
                     self.stats.settled(one);
                 }
-                Err(_) => kept.push(entry),
+                Err(_) => {
+                    batch.push(entry);
+                    batch.extend(rest);
+                    return;
+                }
             }
         }
-        *batch = kept;
     }
 
     fn written(&mut self, batch: &mut Vec<Entry>) {
@@ -269,10 +273,11 @@ fn is_poison(error: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = error else {
         return false;
     };
-    // SQLSTATE class 22 is PostgreSQL's "data exception" (bad encoding, out of range).
+    // PostgreSQL SQLSTATE classes 22 "data exception" (bad encoding, out of range) and
+    // 54 "program limit exceeded" (e.g. a key too long for its index).
     let data_exception = db
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some_and(|pg| pg.code().starts_with("22"));
+        .is_some_and(|pg| pg.code().starts_with("22") || pg.code().starts_with("54"));
     data_exception
         || matches!(
             db.kind(),

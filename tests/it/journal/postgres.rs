@@ -130,6 +130,36 @@ async fn postgres_refusing_connections_mid_run_costs_record_nothing_and_heals() 
     scratch.drop().await;
 }
 
+/// One entry the database cannot take (a channel name too long for its index: SQLSTATE
+/// 54000) must not wedge the journal: the batch is retried one entry at a time and only
+/// that entry is discarded, counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_entry_the_database_refuses_is_discarded_alone() {
+    let scratch = Scratch::new().await;
+    logs();
+    let (journal, task) = Journal::start(&settings(&scratch.url(), 100));
+    let mut poison = entry("poison", now_ms());
+    // Random text does not compress below the index's ~2.7 kB row limit.
+    let noise: String = (0..4000)
+        .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+        .collect();
+    poison.channel = Some(noise);
+    journal.record(entry("good-1", now_ms()));
+    journal.record(poison);
+    journal.record(entry("good-2", now_ms()));
+    eventually(PATIENCE, "the batch settled", || async {
+        journal.lag() == 0
+    })
+    .await;
+    assert_eq!((journal.written(), journal.dropped()), (2, 1));
+    assert!(journal.errors() >= 1);
+    journal.record(entry("good-3", now_ms()));
+    written(&journal, 3).await;
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
+    assert_eq!(scratch.rows().await, 3);
+    scratch.drop().await;
+}
+
 /// Refused from the very start: starting is not an error, entries wait, then land.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refusing_at_start_is_not_an_error_and_heals() {
