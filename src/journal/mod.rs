@@ -66,13 +66,14 @@ pub enum JournalError {
 }
 
 /// The consumer's handle: cheap to clone, `record` never blocks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Journal {
     tx: mpsc::Sender<Entry>,
     stats: Arc<Stats>,
 }
 
 /// The running writer task; [`JournalTask::shutdown`] flushes it at exit.
+#[derive(Debug)]
 pub struct JournalTask {
     handle: JoinHandle<()>,
     stop: CancellationToken,
@@ -169,7 +170,7 @@ impl JournalTask {
 }
 
 /// Queries for the admin API and CLI, over their own small pool (no writer needed).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct JournalReader {
     store: Store,
 }

@@ -19,7 +19,7 @@ pub(super) enum Role {
     Reader,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) enum Store {
     Sqlite(SqlitePool),
     Postgres(PgPool),

@@ -69,8 +69,7 @@ async fn sqlite_reader_refuses_a_file_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
     let error = JournalReader::open(&JournalUrl::parse(&url(dir.path())).unwrap())
         .await
-        .err()
-        .expect("no journal file, no reader");
+        .expect_err("no journal file, no reader");
     assert!(error.to_string().contains("journal.db"), "{error}");
     assert!(
         !dir.path().join("journal.db").exists(),
