@@ -16,6 +16,7 @@ use crate::admin::{self, AdminState};
 use crate::consume::Consumer;
 use crate::deliver::Sender;
 use crate::inbound::{InboundError, Server};
+use crate::journal::Journal;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -57,6 +58,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     };
     let grace = settings.broker.shutdown_grace;
     let token = settings.admin.token.clone();
+    let (journal, journal_task) = Journal::start(&settings.journal);
+    let reader = admin::Reader::new(settings.journal.url.clone());
     let live = Arc::new(Live::new(settings, Sender::new()));
     let metrics = Arc::new(Metrics::new());
     let admin = tokio::spawn(admin::serve(
@@ -65,11 +68,13 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             live: Arc::clone(&live),
             metrics: Arc::clone(&metrics),
             token,
+            journal_writer: journal.clone(),
+            journal: reader,
         },
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
-    let consumer = Consumer::new(live, metrics);
+    let consumer = Consumer::new(live, metrics, journal);
     let trigger = stop.clone();
     let watch = async move {
         shutdown.await;
@@ -85,6 +90,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     hangups.abort();
     if let Some(task) = inbound {
         drain_inbound(task, grace).await;
+    }
+    let unwritten = journal_task.shutdown(grace).await;
+    if unwritten > 0 {
+        warn!(unwritten, "journal entries not written before exit");
     }
     let _ = admin.await;
     Ok(())

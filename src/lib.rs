@@ -14,6 +14,8 @@
 //!   and `explain` (the string signed, secret masked, and where another string departs).
 //! - [`deliver`]: the HTTP client, URL policy, success rule; [`limiter`]: per-channel limits.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
+//! - [`journal`]: every attempt recorded off the hot path (SQLite or PostgreSQL), queried
+//!   by the admin API and CLI.
 //! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] and
 //!   [`metrics`]: the operator's view; `main.rs` holds the CLI.
 //!
@@ -29,6 +31,7 @@ pub mod consume;
 pub mod deliver;
 pub mod format;
 pub mod inbound;
+pub mod journal;
 pub mod limiter;
 pub mod live;
 pub mod message;

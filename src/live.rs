@@ -71,17 +71,14 @@ impl Live {
         let old = self.current();
         let source = old.settings.source.as_ref().ok_or(ReloadError::NoSource)?;
         let mut new = source.load()?;
-        if new.broker != old.settings.broker
-            || new.admin != old.settings.admin
-            || new.journal_url != old.settings.journal_url
-        {
+        if new.broker != old.settings.broker || new.admin != old.settings.admin {
             warn!("broker, admin and journal settings change only on restart; keeping the running ones");
         }
         // The inbound server and its receivers keep running as started.
         new.inbound = old.settings.inbound.clone();
         new.broker = old.settings.broker.clone();
         new.admin = old.settings.admin.clone();
-        new.journal_url = old.settings.journal_url.clone();
+        new.journal = old.settings.journal.clone();
         // New schedule steps need their retry queues before any message is retried there.
         let connection = broker::connect(&new.broker.url, "notify-bridge reload").await?;
         let channel = broker::confirm_channel(&connection).await?;

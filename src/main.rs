@@ -44,6 +44,8 @@ enum Command {
     Publish(cli::publish::Args),
     /// List or replay the parking lot.
     Dead(cli::dead::Args),
+    /// Show the delivery journal: attempts by channel, type, outcome, time or message id.
+    Deliveries(cli::deliveries::Args),
 }
 
 /// The config file every subcommand takes.
@@ -106,6 +108,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::SendTest(args) => cli::send_test::run(args).await,
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
+        Command::Deliveries(args) => cli::deliveries::run(args).await,
     }
 }
 

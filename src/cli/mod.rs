@@ -1,6 +1,7 @@
 //! Subcommands other than `run` and `check-config`, one file each, and what they share.
 
 pub mod dead;
+pub mod deliveries;
 pub mod explain;
 pub mod publish;
 pub mod request_file;

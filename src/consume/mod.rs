@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::journal::{Entry, Journal, Original};
 use crate::live::Live;
-use crate::message::MessageId;
+use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, Verdict};
+use crate::pipeline::{Handled, Pipeline, Verdict};
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
 
@@ -29,11 +30,16 @@ use settle::{attempt_of, Settler};
 pub struct Consumer {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
+    journal: Journal,
 }
 
 impl Consumer {
-    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>) -> Self {
-        Self { live, metrics }
+    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, journal: Journal) -> Self {
+        Self {
+            live,
+            metrics,
+            journal,
+        }
     }
 
     /// Runs one connection until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
@@ -90,10 +96,13 @@ impl Consumer {
             // Each message keeps the configuration it started with, across a reload.
             let pipeline = Arc::clone(&self.live.current().pipeline);
             let settler = Arc::clone(&settler);
-            let metrics = Arc::clone(&self.metrics);
+            let report = Report {
+                metrics: Arc::clone(&self.metrics),
+                journal: self.journal.clone(),
+            };
             let failed = failed.clone();
             tracker.spawn(async move {
-                if let Err(e) = settle_one(&pipeline, &settler, &metrics, delivery).await {
+                if let Err(e) = settle_one(&pipeline, &settler, &report, delivery).await {
                     error!(error = %e, "cannot settle a message; reconnecting so it returns to the queue");
                     failed.cancel();
                 }
@@ -121,7 +130,7 @@ impl Consumer {
 async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,
-    metrics: &Metrics,
+    report: &Report,
     delivery: Delivery,
 ) -> Result<(), BrokerError> {
     let props = &delivery.properties;
@@ -149,6 +158,30 @@ async fn settle_one(
         .ack(BasicAckOptions::default())
         .await
         .map_err(BrokerError::Channel)?;
-    metrics.observe(&handled);
+    report.handled(&id, attempt, &handled, &delivery);
     Ok(())
+}
+
+/// Where the outcome of a settled message is reported: metrics and the journal.
+struct Report {
+    metrics: Arc<Metrics>,
+    journal: Journal,
+}
+
+impl Report {
+    fn handled(&self, id: &MessageId, attempt: Attempt, handled: &Handled, delivery: &Delivery) {
+        self.metrics.observe(handled);
+        // The original body once, on the first attempt: enough to replay it later.
+        let original = (attempt.number == 1).then(|| Original {
+            body: delivery.data.clone(),
+            content_type: delivery
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|s| s.as_str().to_owned()),
+        });
+        if let Some(entry) = Entry::of(id.as_str(), attempt.number, handled, original) {
+            self.journal.record(entry);
+        }
+    }
 }

@@ -5,12 +5,14 @@
 
 mod channel;
 mod inbound;
+mod journal;
 mod preset;
 mod raw;
 mod secret;
 mod signer;
 
 pub use inbound::InboundSettings;
+pub use journal::JournalSettings;
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
 
 use std::collections::{BTreeMap, HashMap};
@@ -109,8 +111,8 @@ impl std::fmt::Debug for ConfigSource {
 pub struct Settings {
     pub broker: BrokerSettings,
     pub admin: AdminSettings,
-    /// Where the delivery journal will be kept.
-    pub journal_url: String,
+    /// The delivery journal: where, for how long, how many entries may wait.
+    pub journal: JournalSettings,
     pub channels: BTreeMap<String, Channel>,
     /// Where these settings were loaded from (for reloads).
     pub source: Option<ConfigSource>,
@@ -197,16 +199,7 @@ impl Settings {
             queue_arguments: b.queue_arguments.unwrap_or_default(),
         };
         let admin = admin(raw.admin, env, base)?;
-        let journal_url = raw
-            .journal
-            .url
-            .unwrap_or_else(|| "sqlite://notify-bridge.db".into());
-        if !(journal_url.starts_with("sqlite://") || journal_url.starts_with("postgres://")) {
-            return Err(invalid(
-                "journal.url",
-                "must start with sqlite:// or postgres://",
-            ));
-        }
+        let journal = journal::build(raw.journal, env)?;
         let mut channels = BTreeMap::new();
         for (id, raw_channel) in raw.channels {
             let channel = channel::build(&id, raw_channel, env, base)?;
@@ -220,7 +213,7 @@ impl Settings {
             broker,
             admin,
             source: None,
-            journal_url,
+            journal,
             channels,
             inbound,
         })

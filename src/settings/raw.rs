@@ -53,6 +53,10 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawJournal {
     pub url: Option<String>,
+    /// How long attempts are kept, e.g. `7d`.
+    pub retention: Option<String>,
+    /// Entries that may wait for the writer before new ones are dropped.
+    pub buffer: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

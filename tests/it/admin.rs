@@ -27,6 +27,9 @@ url = "{amqp}"
 queue = "{queue}"
 shutdown_grace = "2s"
 
+[journal]
+url = "sqlite://{journal}"
+
 [admin]
 listen = "127.0.0.1:{port}"
 token = "adm1n-t0ken"
@@ -37,7 +40,8 @@ url_policy = {{ schemes = ["http"], allow_private = true }}
 signer = {{ secret = "{secret}" }}
 {extra}
 "#,
-        amqp = amqp_url()
+        amqp = amqp_url(),
+        journal = std::env::temp_dir().join(format!("{queue}.db")).display(),
     )
 }
 
@@ -176,6 +180,60 @@ signer = { secret = "new-brand-secret" }
         || async { receiver.count() == 4 },
     )
     .await;
+
+    // The journal: every attempt, queryable, and replayable from the original it kept.
+    let deliveries = |query: &'static str| {
+        let get = &get;
+        async move {
+            let (status, text) = get(query, Some("adm1n-t0ken")).await;
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    eventually(
+        Duration::from_secs(10),
+        "three journal rows for shop",
+        || async {
+            let (_, list) = deliveries("/deliveries?channelId=shop&outcome=delivered").await;
+            list["deliveries"].as_array().map_or(0, Vec::len) == 3
+        },
+    )
+    .await;
+    assert_eq!(
+        get("/deliveries", None).await.0,
+        401,
+        "the journal needs the token"
+    );
+    let (status, one) = deliveries("/deliveries/m3").await;
+    assert_eq!(status, 200);
+    let attempt = &one["attempts"][0];
+    assert_eq!(attempt["channelId"], "newbrand");
+    assert_eq!(attempt["notifyType"], "Verify");
+    assert_eq!(attempt["status"], 200);
+    assert_eq!(attempt["outcome"], "delivered");
+    assert_eq!(attempt["response"], "ok");
+    assert!(attempt["url"].as_str().unwrap().ends_with("/n"));
+    assert_eq!(deliveries("/deliveries/nope").await.0, 404);
+    assert_eq!(deliveries("/deliveries?outcome=maybe").await.0, 400);
+    let replay = http
+        .post(format!("{base}/deliveries/m3/replay"))
+        .bearer_auth("adm1n-t0ken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 200);
+    eventually(Duration::from_secs(10), "the replayed delivery", || async {
+        receiver.count() == 5
+    })
+    .await;
+    let again = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.headers["x-notify-id"] == "m3")
+        .count();
+    assert_eq!(again, 2, "replayed under the same id");
     bridge.stop().await;
 
     let signed_with = |id: &str| {
@@ -211,4 +269,72 @@ fn a_non_loopback_admin_needs_a_token() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("admin.token: required"), "{err}");
+}
+
+#[tokio::test]
+async fn the_deliveries_command_shows_the_journal() {
+    let queue = unique_queue("journalcli");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::start(|r| match r.path.as_str() {
+        "/fail" => (500, "down for maintenance".into()),
+        _ => (200, "ok".into()),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    let text = format!(
+        "[broker]\nurl = \"{}\"\nqueue = \"{queue}\"\n[journal]\nurl = \"sqlite://{}\"\n[channels.shop]\napp_id = \"A\"\nurl_policy = {{ schemes = [\"http\"], allow_private = true }}\nsigner = {{ secret = \"s\" }}\nretry = {{ schedule = [\"0s\", \"100ms\"] }}\n",
+        amqp_url(),
+        dir.path().join("journal.db").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut settings = Settings::load(&path, &HashMap::new()).unwrap();
+    crate::support::isolate(&mut settings);
+    let bridge = Bridge::start(settings);
+    let whale = json!({"bizContent": "{}"});
+    for (id, route) in [("m-ok", "/ok"), ("m-fail", "/fail")] {
+        let body = queue_message("shop", &receiver.url(route), "CodeExpire", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(id), None)
+            .await;
+    }
+    let dead = format!("{queue}.dead");
+    eventually(Duration::from_secs(20), "one parked", || async {
+        broker.depth(&dead).await == 1
+    })
+    .await;
+    bridge.stop().await; // flushes the journal
+
+    let cli = |args: &[&str]| crate::support::process::bridge_cli(args);
+    let cfg = path.to_str().unwrap();
+    let table = cli(&[
+        "deliveries",
+        "--config",
+        cfg,
+        "--channel",
+        "shop",
+        "--since",
+        "1h",
+    ]);
+    assert!(table.contains("3 attempt(s)"), "{table}");
+    for word in [
+        "m-ok",
+        "m-fail",
+        "delivered",
+        "retry",
+        "parked",
+        "CodeExpire",
+        "down for maintenance",
+    ] {
+        assert!(table.contains(word), "{word} missing from:\n{table}");
+    }
+    let one = cli(&["deliveries", "--config", cfg, "--id", "m-fail"]);
+    assert!(one.contains("2 attempt(s)"), "{one}");
+    let parked = cli(&["deliveries", "--config", cfg, "--outcome", "parked"]);
+    assert!(
+        parked.contains("1 attempt(s)") && parked.contains("500"),
+        "{parked}"
+    );
+    broker.cleanup(&queue).await;
 }

@@ -1,4 +1,5 @@
-//! Integration tests: the real RabbitMQ on 127.0.0.1:5672 and real HTTP receivers.
+//! Integration tests: the real RabbitMQ on 127.0.0.1:5672, real HTTP receivers, and (for
+//! the journal) the real PostgreSQL on 127.0.0.1:5432.
 
 mod admin;
 mod bad_input;
@@ -7,6 +8,7 @@ mod delivery;
 mod faults;
 mod inbound;
 mod isolation;
+mod journal;
 mod kit;
 mod presets;
 mod retry;

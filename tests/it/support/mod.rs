@@ -45,9 +45,19 @@ pub fn settings(toml: &str, queue: &str) -> Settings {
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, text).unwrap();
     let mut settings = Settings::load(&path, &HashMap::new()).unwrap();
-    // Tests run bridges in parallel: each gets its own admin port.
-    settings.admin.listen = "127.0.0.1:0".parse().unwrap();
+    isolate(&mut settings);
     settings
+}
+
+/// Tests run bridges in parallel: each gets its own admin port and its own journal file
+/// (unless the test chose a journal itself).
+pub fn isolate(settings: &mut Settings) {
+    settings.admin.listen = "127.0.0.1:0".parse().unwrap();
+    if format!("{:?}", settings.journal.url).contains("notify-bridge.db") {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let url = format!("sqlite://{}", dir.join("journal.db").display());
+        settings.journal.url = notify_bridge::journal::JournalUrl::parse(&url).unwrap();
+    }
 }
 
 /// A bridge running in this process against the real broker.

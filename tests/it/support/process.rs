@@ -25,6 +25,10 @@ pub fn spawn_bridge(config: &Path) -> Child {
         .arg(config)
         .env("RUST_LOG", "warn")
         .env("NOTIFY_BRIDGE__ADMIN__LISTEN", "127.0.0.1:0")
+        .env(
+            "NOTIFY_BRIDGE__JOURNAL__URL",
+            format!("sqlite://{}", config.with_extension("db").display()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

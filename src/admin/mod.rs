@@ -1,4 +1,5 @@
-//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`.
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, and the delivery
+//! journal under `/deliveries`.
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
@@ -16,9 +17,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::journal::Journal;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Secret;
+
+mod deliveries;
+
+pub use deliveries::Reader;
 
 /// What the admin endpoints read.
 #[derive(Clone)]
@@ -26,6 +32,9 @@ pub struct AdminState {
     pub live: Arc<Live>,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
+    /// The writer's counters, for the journal metrics.
+    pub journal_writer: Journal,
+    pub journal: Arc<Reader>,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -36,6 +45,9 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
     let protected = Router::new()
         .route("/metrics", get(metrics))
         .route("/admin/reload", post(reload))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::one))
+        .route("/deliveries/{id}/replay", post(deliveries::replay))
         .route_layer(middleware::from_fn_with_state(state.clone(), bearer));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -66,6 +78,10 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     for (channel, n) in state.live.current().pipeline.in_flight() {
         state.metrics.set_in_flight(&channel, n);
     }
+    let journal = &state.journal_writer;
+    state
+        .metrics
+        .set_journal(journal.lag(), journal.dropped(), journal.errors());
     (
         [(
             header::CONTENT_TYPE,

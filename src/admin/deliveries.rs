@@ -1,0 +1,186 @@
+//! `/deliveries`: the journal over HTTP — list attempts, one message's attempts, replay.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lapin::BasicProperties;
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+use tracing::warn;
+
+use super::AdminState;
+use crate::consume::broker;
+use crate::journal::{
+    now_ms, since_ms, AttemptRow, Filter, JournalOutcome, JournalReader, JournalUrl,
+};
+use crate::message::NotifyType;
+
+/// The journal reader, opened on first use so a database that is down at start does not
+/// stop the admin endpoints (or the bridge) from starting.
+pub struct Reader {
+    url: JournalUrl,
+    reader: OnceCell<JournalReader>,
+}
+
+impl Reader {
+    pub fn new(url: JournalUrl) -> Arc<Self> {
+        Arc::new(Self {
+            url,
+            reader: OnceCell::new(),
+        })
+    }
+
+    async fn get(&self) -> Result<&JournalReader, Response> {
+        self.reader
+            .get_or_try_init(|| JournalReader::open(&self.url))
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "journal unavailable");
+                unavailable()
+            })
+    }
+}
+
+/// `GET /deliveries?channelId=&notifyType=&outcome=&since=&limit=`, newest first.
+pub async fn list(
+    State(state): State<AdminState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let filter = match filter(&query) {
+        Ok(f) => f,
+        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
+    };
+    let reader = match state.journal.get().await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    match reader.list(&filter).await {
+        Ok(rows) => {
+            Json(json!({ "deliveries": rows.iter().map(row).collect::<Vec<_>>() })).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// `GET /deliveries/{id}`: every attempt of one message, oldest first.
+pub async fn one(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let reader = match state.journal.get().await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    match reader.attempts(&id).await {
+        Ok(rows) if rows.is_empty() => (StatusCode::NOT_FOUND, "no such message").into_response(),
+        Ok(rows) => Json(json!({
+            "id": id,
+            "attempts": rows.iter().map(row).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => {
+            warn!(error = %e, "journal query failed");
+            unavailable()
+        }
+    }
+}
+
+/// `POST /deliveries/{id}/replay`: re-publish the original queue message, same id, for a
+/// fresh schedule.
+pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let reader = match state.journal.get().await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let stored = match reader.message(&id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no original kept for this id").into_response(),
+        Err(e) => {
+            warn!(error = %e, "journal query failed");
+            return unavailable();
+        }
+    };
+    let settings = Arc::clone(&state.live.current().settings);
+    let mut properties = BasicProperties::default().with_message_id(id.as_str().into());
+    if let Some(ct) = &stored.content_type {
+        properties = properties.with_content_type(ct.as_str().into());
+    }
+    let published = async {
+        let connection = broker::connect(&settings.broker.url, "notify-bridge replay").await?;
+        let channel = broker::confirm_channel(&connection).await?;
+        let sent =
+            broker::publish_confirmed(&channel, &settings.broker.queue, &stored.body, properties)
+                .await;
+        let _ = connection.close(200, "replayed".into()).await;
+        sent
+    };
+    match published.await {
+        Ok(()) => Json(json!({ "replayed": id, "queue": settings.broker.queue })).into_response(),
+        Err(e) => {
+            warn!(error = %e, "replay publish failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("replay failed: {e}"),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
+    let notify_type = match query.get("notifyType") {
+        Some(t) => Some(NotifyType::parse(t).ok_or_else(|| format!("unknown notifyType `{t}`"))?),
+        None => None,
+    };
+    let outcome = match query.get("outcome") {
+        Some(o) => Some(JournalOutcome::parse(o).ok_or_else(|| {
+            format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
+        })?),
+        None => None,
+    };
+    let since_ms = match query.get("since") {
+        Some(s) => Some(since_ms(s, now_ms()).ok_or_else(|| {
+            format!("since `{s}` is neither epoch milliseconds nor a duration such as 1h")
+        })?),
+        None => None,
+    };
+    let limit = match query.get("limit") {
+        Some(l) => Some(
+            l.parse()
+                .map_err(|_| format!("limit `{l}` is not a number"))?,
+        ),
+        None => None,
+    };
+    Ok(Filter {
+        channel: query.get("channelId").cloned(),
+        notify_type,
+        outcome,
+        since_ms,
+        limit,
+    })
+}
+
+fn row(r: &AttemptRow) -> Value {
+    json!({
+        "id": r.message_id,
+        "channelId": r.channel,
+        "notifyType": r.notify_type.map(NotifyType::as_str),
+        "url": r.url,
+        "attempt": r.attempt,
+        "status": r.status,
+        "latencyMs": r.latency_ms,
+        "response": r.response,
+        "error": r.error,
+        "outcome": r.outcome.as_str(),
+        "atMs": r.at_ms,
+    })
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the delivery journal is unavailable",
+    )
+        .into_response()
+}

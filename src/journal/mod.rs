@@ -1,0 +1,212 @@
+//! The delivery journal: one record per attempt, and each original message once, in
+//! embedded SQLite (default) or PostgreSQL, written off the hot path in batches.
+//!
+//! - [`Journal::record`] is all the consumer calls: it never waits and never fails. It puts
+//!   the entry into a bounded buffer; when the buffer is full the entry is dropped and
+//!   counted, so a journal fault can never slow a delivery.
+//! - The writer task (`writer.rs`) drains the buffer, up to 500 entries per transaction,
+//!   retries a refused batch with capped backoff, reconnects by itself, and prunes entries
+//!   older than the retention.
+//! - [`JournalReader`] answers the admin API and CLI from its own small pool.
+//!
+//! Files: `entry` (what is recorded), `target` (the parsed URL), `store` (either backend),
+//! `sqlite`/`postgres` (what differs between them), `migrate` (embedded schema steps),
+//! `query` (filters, rows, shared SQL), `writer` (the background task).
+
+mod entry;
+mod migrate;
+mod postgres;
+mod query;
+mod sqlite;
+mod store;
+mod target;
+mod writer;
+
+pub use entry::{now_ms, Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
+pub use query::{since_ms, AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
+pub use target::{JournalUrl, UrlError};
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::settings::JournalSettings;
+use store::{Role, Store};
+use writer::{Stats, Writer};
+
+/// At most this many bytes of entries wait in the buffer, whatever its capacity in
+/// entries: a database outage with large messages must not exhaust memory.
+pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a journal operation failed. `record` has no errors: the writer counts its own.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("journal migration {version} ({name}): {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("cannot open the journal at {journal}: {source}")]
+    Open {
+        journal: String,
+        source: Box<JournalError>,
+    },
+    #[error("limit must be 1 to {MAX_LIMIT}, not {0}")]
+    Limit(u32),
+    #[error("journal column {column} holds `{value}`, which this version cannot read")]
+    Corrupt { column: &'static str, value: String },
+}
+
+/// The consumer's handle: cheap to clone, `record` never blocks.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    tx: mpsc::Sender<Entry>,
+    stats: Arc<Stats>,
+}
+
+/// The running writer task; [`JournalTask::shutdown`] flushes it at exit.
+#[derive(Debug)]
+pub struct JournalTask {
+    handle: JoinHandle<()>,
+    stop: CancellationToken,
+    stats: Arc<Stats>,
+}
+
+impl Journal {
+    /// Starts the writer task (it connects when it first has something to do, so a database
+    /// that is down now only delays writes). Must be called within a Tokio runtime.
+    pub fn start(settings: &JournalSettings) -> (Journal, JournalTask) {
+        // Settings refuse 0, but the fields are public and a 0 capacity would panic here.
+        let (tx, rx) = mpsc::channel(settings.buffer.max(1));
+        let stats = Arc::new(Stats::default());
+        let stop = CancellationToken::new();
+        let writer = Writer::new(
+            rx,
+            settings.url.clone(),
+            settings.retention,
+            Arc::clone(&stats),
+            stop.clone(),
+        );
+        let handle = tokio::spawn(writer.run());
+        let task = JournalTask {
+            handle,
+            stop,
+            stats: Arc::clone(&stats),
+        };
+        (Journal { tx, stats }, task)
+    }
+
+    /// Buffers one attempt for the writer. Never waits, never fails: when the buffer is
+    /// full (or the journal is shut down) the entry is dropped and counted in `dropped`.
+    pub fn record(&self, mut entry: Entry) {
+        entry.bound();
+        let weight = entry.weight();
+        let stats = &self.stats;
+        if stats.bytes.fetch_add(weight, Relaxed) + weight > MAX_BUFFERED_BYTES {
+            stats.bytes.fetch_sub(weight, Relaxed);
+            return self.dropped_one();
+        }
+        // Counted before sending: the writer may write it and subtract at once.
+        stats.lag.fetch_add(1, Relaxed);
+        if self.tx.try_send(entry).is_err() {
+            stats.lag.fetch_sub(1, Relaxed);
+            stats.bytes.fetch_sub(weight, Relaxed);
+            self.dropped_one();
+        }
+    }
+
+    fn dropped_one(&self) {
+        self.stats.dropped.fetch_add(1, Relaxed);
+        if !self.stats.dropping.load(Relaxed) && !self.stats.dropping.swap(true, Relaxed) {
+            warn!(
+                lag = self.lag(),
+                "journal buffer full; dropping entries until the writer catches up"
+            );
+        }
+    }
+
+    /// Entries buffered and not yet written.
+    pub fn lag(&self) -> u64 {
+        self.stats.lag.load(Relaxed)
+    }
+
+    /// Entries written since start.
+    pub fn written(&self) -> u64 {
+        self.stats.written.load(Relaxed)
+    }
+
+    /// Entries dropped since start: buffer full, journal shut down, or refused as data.
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped.load(Relaxed)
+    }
+
+    /// Failed writer operations (connect, migrate, write, prune) since start.
+    pub fn errors(&self) -> u64 {
+        self.stats.errors.load(Relaxed)
+    }
+}
+
+impl JournalTask {
+    /// Stops taking entries, writes what is buffered within `grace`, and returns how many
+    /// entries were left unwritten (0 when everything landed).
+    pub async fn shutdown(mut self, grace: Duration) -> u64 {
+        self.stop.cancel();
+        if tokio::time::timeout(grace, &mut self.handle).await.is_err() {
+            self.handle.abort();
+            let lost = self.stats.lag.load(Relaxed);
+            warn!(lost, "journal not flushed within the grace period");
+            return lost;
+        }
+        self.stats.lag.load(Relaxed)
+    }
+}
+
+/// Queries for the admin API and CLI, over their own small pool (no writer needed).
+#[derive(Clone, Debug)]
+pub struct JournalReader {
+    store: Store,
+}
+
+impl JournalReader {
+    /// Connects and brings the schema up to date. A SQLite file that does not exist is an
+    /// error here (a typo in the path should not yield an empty journal).
+    pub async fn open(url: &JournalUrl) -> Result<Self, JournalError> {
+        let store = Store::new(url, Role::Reader, writer::ACQUIRE_TIMEOUT);
+        if let Err(e) = store.migrate().await {
+            store.close().await;
+            return Err(JournalError::Open {
+                journal: url.to_string(),
+                source: Box::new(e),
+            });
+        }
+        Ok(Self { store })
+    }
+
+    /// Attempts matching `filter`, newest first.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<AttemptRow>, JournalError> {
+        self.store.list(filter).await
+    }
+
+    /// Every attempt of one message, oldest first.
+    pub async fn attempts(&self, message_id: &str) -> Result<Vec<AttemptRow>, JournalError> {
+        self.store.attempts(message_id).await
+    }
+
+    /// The original queue message, for replay; `None` when it was never stored or pruned.
+    pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, JournalError> {
+        self.store.message(message_id).await
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        self.store.close().await
+    }
+}

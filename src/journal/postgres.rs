@@ -1,0 +1,185 @@
+//! The PostgreSQL backend: a batch is two statements, whatever its size.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgConnection, PgPool};
+
+use super::entry::{now_ms, Entry};
+use super::migrate::{self, Migration};
+use super::query::int;
+use super::store::originals;
+use super::JournalError;
+
+/// Names our sessions in `pg_stat_activity` unless the URL names them.
+const APPLICATION_NAME: &str = "notify-bridge-journal";
+
+/// Serialises replicas that start together; any constant unlikely to clash will do.
+const MIGRATION_LOCK: i64 = 0x6e62_6a6f_7572_6e6c; // "nbjournl"
+
+/// One round trip per table: the columns travel as arrays and `UNNEST` turns them into
+/// rows, so the statement text (and its prepared plan) is the same for every batch size.
+const INSERT_MESSAGES: &str = "INSERT INTO journal_messages \
+    (message_id, content_type, body, received_at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::int8[]) \
+    ON CONFLICT (message_id) DO NOTHING";
+
+const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
+    (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
+    outcome, at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+    $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[])";
+
+/// Retention, one step, as in `sqlite.rs`; but `IN (subquery)` makes PostgreSQL hash the
+/// whole table, while `= ANY(ARRAY(subquery))` finds each row by primary key.
+pub(super) const PRUNE: [&str; 2] = [
+    "DELETE FROM journal_attempts WHERE id = ANY(ARRAY( \
+     SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
+    "DELETE FROM journal_messages WHERE message_id = ANY(ARRAY( \
+     SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2))",
+];
+
+/// A pool that connects on first use, so a server that is down at start only delays writes.
+pub(super) fn pool(
+    options: &PgConnectOptions,
+    connections: u32,
+    acquire_timeout: Duration,
+) -> PgPool {
+    let mut options = options.clone();
+    if options.get_application_name().is_none() {
+        options = options.application_name(APPLICATION_NAME);
+    }
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options)
+}
+
+/// Applies the embedded migrations the database lacks, one replica at a time.
+pub(super) async fn migrate(pool: &PgPool) -> Result<(), JournalError> {
+    let mut tx = pool.begin().await?;
+    // `IF NOT EXISTS` would otherwise log a NOTICE on every reconnect.
+    tx.execute("SET LOCAL client_min_messages = warning")
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    tx.execute(migrate::CREATE_TABLE).await?;
+    let applied: Vec<i64> = sqlx::query_scalar(migrate::APPLIED)
+        .fetch_all(&mut *tx)
+        .await?;
+    for m in migrate::pending(migrate::POSTGRES, &applied) {
+        apply(&mut tx, m)
+            .await
+            .map_err(|source| JournalError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            })?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Runs one migration and records it, inside the caller's transaction.
+async fn apply(conn: &mut PgConnection, m: Migration) -> Result<(), sqlx::Error> {
+    // Executing plain text runs every statement in it (`raw_sql` would too, but its
+    // future is not `Send` for every lifetime, which `tokio::spawn` needs).
+    conn.execute(m.sql).await?;
+    sqlx::query(migrate::RECORD)
+        .bind(m.version)
+        .bind(m.name)
+        .bind(int(now_ms()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes one batch in one transaction.
+pub(super) async fn write(pool: &PgPool, batch: &[Entry]) -> Result<(), sqlx::Error> {
+    let (mut ids, mut types, mut bodies, mut ats) = (vec![], vec![], vec![], vec![]);
+    for (entry, original) in originals(batch) {
+        ids.push(text(&entry.message_id));
+        types.push(original.content_type.as_deref().map(text));
+        bodies.push(original.body.as_slice());
+        ats.push(int(entry.at_ms));
+    }
+    let mut tx = pool.begin().await?;
+    if !ids.is_empty() {
+        sqlx::query(INSERT_MESSAGES)
+            .bind(ids)
+            .bind(types)
+            .bind(bodies)
+            .bind(ats)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let opt = |s: &Option<String>| s.as_deref().map(text);
+    sqlx::query(INSERT_ATTEMPTS)
+        .bind(
+            batch
+                .iter()
+                .map(|e| text(&e.message_id))
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|e| opt(&e.channel)).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|e| e.notify_type.map(|t| t.as_str().to_owned()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|e| opt(&e.url)).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|e| i64::from(e.attempt))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|e| e.status.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|e| e.latency_ms.map(int))
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|e| opt(&e.response)).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| opt(&e.error)).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|e| e.outcome.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|e| int(e.at_ms)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// PostgreSQL text cannot hold NUL; one in a brand's answer must not wedge the journal.
+fn text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_replaced_not_rejected() {
+        assert_eq!(text("a\0b"), "a\u{FFFD}b");
+        assert_eq!(text("plain"), "plain");
+    }
+}

@@ -1,0 +1,190 @@
+//! The embedded SQLite backend: one file in WAL mode, written by one connection.
+
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, SqliteConnection, SqlitePool};
+
+use super::entry::{now_ms, Entry};
+use super::migrate::{self, Migration};
+use super::query::int;
+use super::store::originals;
+use super::JournalError;
+
+/// How long a write waits for another connection's lock (a reader migrating, a second
+/// process) before it fails and the writer's retry loop takes over.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rows per statement, at most: 256 x 11 values stays far below SQLite's 32766 binds.
+const MAX_ROWS: usize = 256;
+
+const INSERT_MESSAGES: &str =
+    "INSERT INTO journal_messages (message_id, content_type, body, received_at_ms)";
+const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
+
+const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
+    (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
+    outcome, at_ms)";
+
+/// Retention, one step: up to `$2` attempts older than `$1` (oldest first, the `at_ms`
+/// index), then up to `$2` messages as old with no attempt left. The age check on
+/// messages keeps one whose attempts are still on their way.
+pub(super) const PRUNE: [&str; 2] = [
+    "DELETE FROM journal_attempts WHERE id IN \
+     (SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+    "DELETE FROM journal_messages WHERE message_id IN \
+     (SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2)",
+];
+
+/// A pool that opens its connections on first use, so a missing directory or a full disk
+/// at start is a write error to retry, not a start-up failure.
+pub(super) fn pool(
+    options: &SqliteConnectOptions,
+    create: bool,
+    connections: u32,
+    acquire_timeout: Duration,
+) -> SqlitePool {
+    let options = options
+        .clone()
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        // WAL + NORMAL: a commit survives a crash of the bridge; only a power loss can
+        // take the last few, and the journal is a record, not the source of truth.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT);
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options)
+}
+
+/// Applies the embedded migrations SQLite lacks.
+pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), JournalError> {
+    let mut conn = pool.acquire().await?;
+    conn.execute(migrate::CREATE_TABLE).await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let applied: Vec<i64> = sqlx::query_scalar(migrate::APPLIED)
+        .fetch_all(&mut *tx)
+        .await?;
+    for m in migrate::pending(migrate::SQLITE, &applied) {
+        apply(&mut tx, m)
+            .await
+            .map_err(|source| JournalError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            })?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Runs one migration and records it, inside the caller's transaction.
+async fn apply(conn: &mut SqliteConnection, m: Migration) -> Result<(), sqlx::Error> {
+    // Executing plain text runs every statement in it (`raw_sql` would too, but its
+    // future is not `Send` for every lifetime, which `tokio::spawn` needs).
+    conn.execute(m.sql).await?;
+    sqlx::query(migrate::RECORD)
+        .bind(m.version)
+        .bind(m.name)
+        .bind(int(now_ms()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes one batch in one transaction, as a few multi-row statements: each statement is
+/// a round trip to sqlx's SQLite worker thread, which costs more than the insert itself.
+pub(super) async fn write(pool: &SqlitePool, batch: &[Entry]) -> Result<(), sqlx::Error> {
+    let messages: Vec<_> = originals(batch).collect();
+    let mut tx = pool.begin().await?;
+    for chunk in chunks(&messages) {
+        let sql = insert_sql(INSERT_MESSAGES, 4, chunk.len(), ON_CONFLICT);
+        let mut q = sqlx::query(&sql);
+        for (entry, original) in chunk {
+            q = q
+                .bind(&entry.message_id)
+                .bind(&original.content_type)
+                .bind(&original.body)
+                .bind(int(entry.at_ms));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in chunks(batch) {
+        let sql = insert_sql(INSERT_ATTEMPTS, 11, chunk.len(), "");
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.message_id)
+                .bind(&e.channel)
+                .bind(e.notify_type.map(|t| t.as_str()))
+                .bind(&e.url)
+                .bind(i64::from(e.attempt))
+                .bind(e.status.map(i64::from))
+                .bind(e.latency_ms.map(int))
+                .bind(&e.response)
+                .bind(&e.error)
+                .bind(e.outcome.as_str())
+                .bind(int(e.at_ms));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Splits `rows` into power-of-two chunks of at most `MAX_ROWS`, largest first: any batch
+/// size maps onto the same few statement texts, which stay prepared in sqlx's cache.
+fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let size = MAX_ROWS.min(1 << rows.len().ilog2());
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
+/// `head VALUES ($1, …), (…) tail` for `rows` rows of `columns` values.
+fn insert_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = format!("{head} VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            let n = row * columns + column + 1;
+            sql.push_str(&if column == 0 {
+                format!("${n}")
+            } else {
+                format!(", ${n}")
+            });
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_few_power_of_two_chunks() {
+        let rows: Vec<u32> = (0..500).collect();
+        let sizes: Vec<usize> = chunks(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 128, 64, 32, 16, 4]);
+        let one = [1];
+        assert_eq!(chunks(&one).count(), 1);
+        assert_eq!(chunks::<u8>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn multi_row_inserts_number_every_value() {
+        assert_eq!(
+            insert_sql("INSERT INTO t (a, b)", 2, 2, " ON CONFLICT DO NOTHING"),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+    }
+}
