@@ -62,15 +62,33 @@ impl SortedParams {
         self.string_to_sign(fields, sign_field, MASK)
     }
 
+    /// Fills the template's placeholders in one pass over the template. Replacing them one
+    /// after the other would also replace a `{secret}` that a message's own field value
+    /// brought in with `{params}`, splicing the secret where the message chose.
     fn string_to_sign(
         &self,
         fields: &Map<String, Value>,
         sign_field: &str,
         secret: &str,
     ) -> String {
-        self.template
-            .replace("{params}", &params(fields, sign_field))
-            .replace("{secret}", secret)
+        let params = params(fields, sign_field);
+        let mut out = String::with_capacity(self.template.len() + params.len() + secret.len());
+        let mut rest = self.template.as_str();
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            let (text, len) = if tail.starts_with("{params}") {
+                (params.as_str(), "{params}".len())
+            } else if tail.starts_with("{secret}") {
+                (secret, "{secret}".len())
+            } else {
+                ("{", 1)
+            };
+            out.push_str(text);
+            rest = &tail[len..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -141,6 +159,25 @@ mod tests {
         assert_eq!(
             signer(Hash::Md5, Case::Upper).explain(&f, "sign"),
             "appId=A&bizContent={}&key=******"
+        );
+    }
+
+    #[test]
+    fn placeholders_inside_field_values_stay_literal() {
+        let f = fields(r#"{"a":"{secret}","b":"{params}"}"#);
+        let s = signer(Hash::Md5, Case::Lower);
+        assert_eq!(
+            s.string_to_sign(&f, "sign", "K3Y"),
+            "a={secret}&b={params}&key=K3Y"
+        );
+        assert_eq!(s.explain(&f, "sign"), "a={secret}&b={params}&key=******");
+        let braces = SortedParams {
+            template: "{{params}}|{secret".into(),
+            ..s
+        };
+        assert_eq!(
+            braces.string_to_sign(&f, "sign", "K"),
+            "{a={secret}&b={params}}|{secret"
         );
     }
 
