@@ -7,7 +7,8 @@
 //!
 //! - [`consume`]: lapin connection, topology, the consume loop, ack/park by outcome.
 //! - [`pipeline`]: `handle(delivery) → Outcome`: parse → route → format → sign → send.
-//! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`].
+//! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`];
+//!   [`json`] bounds nesting and refuses duplicate keys in JSON from outside.
 //! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
 //! - [`format`]: the ebuy standard message and body encodings.
 //! - [`sign`]: the shared signers (`sorted-params`), with `verify` and `explain`.
@@ -21,6 +22,7 @@ pub mod channel;
 pub mod consume;
 pub mod deliver;
 pub mod format;
+pub mod json;
 pub mod limiter;
 pub mod live;
 pub mod message;
