@@ -10,7 +10,7 @@ pub mod settle;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -21,7 +21,8 @@ use tracing::{error, info, warn};
 use crate::live::Live;
 use crate::message::MessageId;
 use crate::metrics::Metrics;
-use crate::pipeline::{Pipeline, Verdict};
+use crate::parse::BadInput;
+use crate::pipeline::{Handled, Outcome, Pipeline, Verdict};
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
 
@@ -131,9 +132,23 @@ async fn settle_one(
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
-    let handled = pipeline
-        .handle(&id, &delivery.data, content_type.as_deref(), attempt)
-        .await;
+    // A panic here would leave the message unacked until the connection dropped, then
+    // redelivered to panic again: park it instead, so one message cannot stall the queue.
+    let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
+    let handled = match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(handled) => handled,
+        Err(panic) => {
+            let what = panic_text(panic.as_ref());
+            error!(id = %id, panic = %what, "handling a message panicked; parking it");
+            Handled {
+                outcome: Outcome::Bad(BadInput::Internal("a panic".into())),
+                verdict: Verdict::Park,
+                channel: None,
+                notify_type: None,
+                sent: None,
+            }
+        }
+    };
     match handled.verdict {
         Verdict::Ack => {}
         Verdict::RetryIn { step, wait } => {
@@ -151,4 +166,13 @@ async fn settle_one(
         .map_err(BrokerError::Channel)?;
     metrics.observe(&handled);
     Ok(())
+}
+
+/// The message a panic was raised with, when it has one.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
