@@ -34,3 +34,6 @@ pub mod schema;
 pub mod settings;
 pub mod shutdown;
 pub mod sign;
+
+#[cfg(test)]
+mod fuzz;
