@@ -59,6 +59,8 @@ pub enum BadInput {
     BodyTooLarge { channel: String, limit: usize },
     #[error("channel `{channel}`: header `{header}` would carry a value HTTP does not allow")]
     BadHeaderValue { channel: String, header: String },
+    #[error("message headers take {size} bytes, over the {limit}-byte limit; parked without them")]
+    HeadersTooLarge { size: usize, limit: usize },
     /// A bug, not the message's fault; parked so it cannot block the queue.
     #[error("the bridge failed on this message ({0}); it is parked for a fixed version")]
     Internal(String),
@@ -90,6 +92,7 @@ impl BadInput {
             BadInput::Unsignable { .. } => "unsignable",
             BadInput::BodyTooLarge { .. } => "body-too-large",
             BadInput::BadHeaderValue { .. } => "bad-header-value",
+            BadInput::HeadersTooLarge { .. } => "headers-too-large",
             BadInput::Internal(_) => "internal-error",
         }
     }

@@ -104,6 +104,17 @@ pub struct Sent {
 }
 
 impl Handled {
+    /// Bad input found before the pipeline could route it: parked, channel unknown.
+    pub fn bad(bad: BadInput) -> Self {
+        Self {
+            outcome: Outcome::Bad(bad),
+            verdict: Verdict::Park,
+            channel: None,
+            notify_type: None,
+            sent: None,
+        }
+    }
+
     /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
     pub fn error(&self) -> Option<String> {
         match &self.outcome {
@@ -341,13 +352,7 @@ impl Pipeline {
             Ok(p) => p,
             Err(bad) => {
                 warn!(reason = bad.code(), error = %bad, "bad input; parking");
-                return Handled {
-                    outcome: Outcome::Bad(bad),
-                    verdict: Verdict::Park,
-                    channel: None,
-                    notify_type: None,
-                    sent: None,
-                };
+                return Handled::bad(bad);
             }
         };
         let channel = Arc::clone(&prepared.channel);

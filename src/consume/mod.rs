@@ -22,7 +22,7 @@ use crate::live::Live;
 use crate::message::MessageId;
 use crate::metrics::Metrics;
 use crate::parse::BadInput;
-use crate::pipeline::{Handled, Outcome, Pipeline, Verdict};
+use crate::pipeline::{Handled, Pipeline, Verdict};
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
 
@@ -132,6 +132,17 @@ async fn settle_one(
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
+    let header_bytes = settle::header_bytes(&delivery);
+    if header_bytes > settle::MAX_HEADER_BYTES {
+        let bad = BadInput::HeadersTooLarge {
+            size: header_bytes,
+            limit: settle::MAX_HEADER_BYTES,
+        };
+        warn!(id = %id, reason = bad.code(), error = %bad, "bad input; parking");
+        let handled = Handled::bad(bad);
+        settler.park(&delivery, &id, &handled, attempt).await?;
+        return ack(delivery, metrics, &handled).await;
+    }
     // A panic here would leave the message unacked until the connection dropped, then
     // redelivered to panic again: park it instead, so one message cannot stall the queue.
     let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
@@ -140,13 +151,7 @@ async fn settle_one(
         Err(panic) => {
             let what = panic_text(panic.as_ref());
             error!(id = %id, panic = %what, "handling a message panicked; parking it");
-            Handled {
-                outcome: Outcome::Bad(BadInput::Internal("a panic".into())),
-                verdict: Verdict::Park,
-                channel: None,
-                notify_type: None,
-                sent: None,
-            }
+            Handled::bad(BadInput::Internal("a panic".into()))
         }
     };
     match handled.verdict {
@@ -159,12 +164,17 @@ async fn settle_one(
         Verdict::Defer { wait } => settler.defer(&delivery, &id, attempt, wait).await?,
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
+    ack(delivery, metrics, &handled).await
+}
+
+/// Acks a delivery whose outcome is now durable, and counts it.
+async fn ack(delivery: Delivery, metrics: &Metrics, handled: &Handled) -> Result<(), BrokerError> {
     delivery
         .acker
         .ack(BasicAckOptions::default())
         .await
         .map_err(BrokerError::Channel)?;
-    metrics.observe(&handled);
+    metrics.observe(handled);
     Ok(())
 }
 
