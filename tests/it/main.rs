@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod faults;
+mod hostile;
 mod isolation;
 mod presets;
 mod retry;

@@ -65,6 +65,11 @@ impl TestBroker {
         if let Some(ct) = content_type {
             props = props.with_content_type(ct.into());
         }
+        self.publish_with(queue, body, props).await;
+    }
+
+    /// Publishes `body` with exactly `props`; waits for the confirm.
+    pub async fn publish_with(&self, queue: &str, body: &[u8], props: BasicProperties) {
         self.channel
             .basic_publish(
                 "".into(),

@@ -69,6 +69,11 @@ impl Bridge {
         }
     }
 
+    /// Whether the bridge is still running: it never ends on its own, whatever it is fed.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
     /// Signals shutdown and waits for a clean exit.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
