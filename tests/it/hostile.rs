@@ -99,7 +99,10 @@ async fn hostile_messages_are_parked_with_their_reason_and_good_ones_delivered_o
     let huge: std::collections::BTreeMap<_, _> = (10..36)
         .map(|i| {
             let value = LongString::from(vec![b'h'; 5_024]);
-            (ShortString::from(format!("x-app-{i}")), AMQPValue::LongString(value))
+            (
+                ShortString::from(format!("x-app-{i}")),
+                AMQPValue::LongString(value),
+            )
         })
         .collect();
     let props = BasicProperties::default()

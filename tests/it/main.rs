@@ -7,6 +7,7 @@ mod delivery;
 mod faults;
 mod hostile;
 mod isolation;
+mod limits;
 mod presets;
 mod retry;
 mod rsa_interop;
