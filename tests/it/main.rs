@@ -11,6 +11,7 @@ mod limits;
 mod presets;
 mod retry;
 mod rsa_interop;
+mod secrets;
 mod support;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.
