@@ -59,8 +59,10 @@ pub enum BadInput {
     BodyTooLarge { channel: String, limit: usize },
     #[error("channel `{channel}`: header `{header}` would carry a value HTTP does not allow")]
     BadHeaderValue { channel: String, header: String },
-    #[error("message headers take {size} bytes, over the {limit}-byte limit; parked without them")]
+    #[error("message headers take {size} bytes, over the {limit}-byte limit; parked without its properties")]
     HeadersTooLarge { size: usize, limit: usize },
+    #[error("message headers nest deeper than {limit} levels; parked without its properties")]
+    HeadersTooDeep { limit: usize },
     /// A bug, not the message's fault; parked so it cannot block the queue.
     #[error("the bridge failed on this message ({0}); it is parked for a fixed version")]
     Internal(String),
@@ -93,6 +95,7 @@ impl BadInput {
             BadInput::BodyTooLarge { .. } => "body-too-large",
             BadInput::BadHeaderValue { .. } => "bad-header-value",
             BadInput::HeadersTooLarge { .. } => "headers-too-large",
+            BadInput::HeadersTooDeep { .. } => "headers-too-deep",
             BadInput::Internal(_) => "internal-error",
         }
     }

@@ -5,6 +5,7 @@
 //! else stays unacked and returns to the queue when the channel closes.
 
 pub mod broker;
+pub mod headers;
 pub mod parking_lot;
 pub mod settle;
 
@@ -123,7 +124,7 @@ async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,
     metrics: &Metrics,
-    delivery: Delivery,
+    mut delivery: Delivery,
 ) -> Result<(), BrokerError> {
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
@@ -132,13 +133,10 @@ async fn settle_one(
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
-    let header_bytes = settle::header_bytes(&delivery);
-    if header_bytes > settle::MAX_HEADER_BYTES {
-        let bad = BadInput::HeadersTooLarge {
-            size: header_bytes,
-            limit: settle::MAX_HEADER_BYTES,
-        };
+    if let Err(bad) = headers::check(&delivery.properties) {
         warn!(id = %id, reason = bad.code(), error = %bad, "bad input; parking");
+        // Not cloned, not dropped here: a deep table would overflow this thread's stack.
+        headers::discard(std::mem::take(&mut delivery.properties));
         let handled = Handled::bad(bad);
         settler.park(&delivery, &id, &handled, attempt).await?;
         return ack(delivery, metrics, &handled).await;

@@ -22,15 +22,6 @@ pub const DEFERRALS: &str = "x-notify-deferrals";
 const ERROR: &str = "x-notify-error";
 const STATUS: &str = "x-notify-status";
 
-/// Header: on a message parked as `headers-too-large`, the size of the headers it lost.
-const HEADERS_DROPPED: &str = "x-notify-headers-dropped";
-
-/// The most a message's own AMQP headers may take, encoded. Every re-publish carries them
-/// plus ours, and all properties must fit one broker frame (128 KiB by default): a table
-/// near that size would make the re-publish fail, the connection drop, and the message
-/// come back to fail again, forever.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
 type Headers = BTreeMap<ShortString, AMQPValue>;
 
 /// Re-publishes over a confirm channel.
@@ -139,59 +130,15 @@ impl Settler {
     }
 }
 
-/// The message's own headers, or, when they are over [`MAX_HEADER_BYTES`], none but a
-/// note of their size: re-publishing them could never succeed.
+/// The message's own headers. One parked for its headers has none left: they were
+/// discarded on arrival (see `headers`).
 fn original_headers(delivery: &Delivery) -> Headers {
-    let Some(table) = delivery.properties.headers() else {
-        return Headers::new();
-    };
-    let size = encoded_size(table);
-    if size > MAX_HEADER_BYTES {
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
-        return Headers::from([(HEADERS_DROPPED.into(), AMQPValue::LongLongInt(size))]);
-    }
-    table.inner().clone()
-}
-
-/// The encoded size of a delivery's header table, in bytes (0 without one).
-pub fn header_bytes(delivery: &Delivery) -> usize {
     delivery
         .properties
         .headers()
         .as_ref()
-        .map_or(0, encoded_size)
-}
-
-/// An upper bound of a field table's AMQP encoding. Walks nested tables with a list, not
-/// recursion: a publisher decides how deep they go.
-fn encoded_size(table: &FieldTable) -> usize {
-    let mut size = 4;
-    let mut pending: Vec<&AMQPValue> = Vec::new();
-    for (key, value) in table.inner() {
-        size += 1 + key.as_str().len();
-        pending.push(value);
-    }
-    while let Some(value) = pending.pop() {
-        size += 1 + match value {
-            AMQPValue::LongString(s) => 4 + s.as_bytes().len(),
-            AMQPValue::ShortString(s) => 1 + s.as_str().len(),
-            AMQPValue::ByteArray(b) => 4 + b.len(),
-            AMQPValue::FieldArray(a) => {
-                pending.extend(a.as_slice());
-                4
-            }
-            AMQPValue::FieldTable(t) => {
-                for (key, value) in t.inner() {
-                    size += 1 + key.as_str().len();
-                    pending.push(value);
-                }
-                4
-            }
-            // Numbers, booleans, timestamps, decimals, void: at most 8 bytes.
-            _ => 8,
-        };
-    }
-    size
+        .map(|t| t.inner().clone())
+        .unwrap_or_default()
 }
 
 /// `<queue>.retry.<step>`: holds messages for `step`, then dead-letters them back to `queue`.
