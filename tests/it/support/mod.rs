@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod process;
+pub mod raw_amqp;
 pub mod receiver;
 
 use std::collections::HashMap;
