@@ -147,7 +147,7 @@ pub fn queue_message(
         });
     }
     if let Some(ct) = content_type.filter(|ct| !is_json_content_type(ct)) {
-        return Err(BadInput::ContentType(ct.chars().take(64).collect()));
+        return Err(BadInput::ContentType(crate::message::excerpt(ct)));
     }
     let doc = json::parse_strict(body).map_err(|e| refused("message", e, BadInput::NotJson))?;
     if !doc.is_object() {

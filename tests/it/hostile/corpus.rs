@@ -154,6 +154,11 @@ pub fn bad(url: &str) -> Vec<Bad> {
             with(url, "channelId", json!("good\r\nX-Evil: 1")),
         ),
         (
+            "unknown-notify-type",
+            r"Verify\r\nWARN forged",
+            with(url, "notifyType", json!("Verify\r\nWARN forged")),
+        ),
+        (
             "action-conflict",
             r"VerifyNotify\r\nX-Evil",
             whale(
