@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
-use crate::support::process::terminate;
+use crate::support::process::{terminate, Reaped};
 use crate::support::receiver::{Received, Receiver};
 use crate::support::{amqp_url, eventually, unique_queue};
 use needles::{assert_clean, env, Haystacks, SECRET_FILE, SECRET_INLINE, TOKEN};
@@ -99,15 +99,17 @@ async fn no_secret_reaches_logs_cli_output_parked_headers_requests_or_metrics() 
     let mut seen = Haystacks::default();
 
     let log = dir.path().join("run.log");
-    let mut bridge = Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
-        .args(["--log-format", "json", "run", "--config", cfg_arg])
-        .envs(env())
-        .env("RUST_LOG", "trace")
-        .stdout(std::fs::File::create(dir.path().join("run.out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut bridge = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
+            .args(["--log-format", "json", "run", "--config", cfg_arg])
+            .envs(env())
+            .env("RUST_LOG", "trace")
+            .stdout(std::fs::File::create(dir.path().join("run.out")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
 
     let whale = json!({"appId": "WHALE", "bizContent": {"codeNo": "C1", "codePwd": "P1"}});
     let publish = |channel: &str, url: &str, kind: &str| {

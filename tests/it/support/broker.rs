@@ -140,7 +140,7 @@ impl TestBroker {
         let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
         for step in [
             "50ms", "100ms", "200ms", "400ms", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
-            "30s",
+            "30s", "defer",
         ] {
             queues.push(format!("{queue}.retry.{step}"));
         }
