@@ -18,6 +18,8 @@ pub struct Channel {
     pub app_id: Option<String>,
     pub timeout: Duration,
     pub max_in_flight: usize,
+    /// The largest body this brand is sent; a template stops rendering past it.
+    pub max_body_bytes: usize,
     pub encoding: BodyEncoding,
     /// Renders the brand's own body for `messageType = third`; present whenever it is accepted.
     pub template: Option<Arc<TemplateFormatter>>,

@@ -7,7 +7,8 @@
 //!
 //! - [`consume`]: lapin connection, topology, the consume loop, ack/park by outcome.
 //! - [`pipeline`]: `handle(delivery) → Outcome`: parse → route → format → sign → send.
-//! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`].
+//! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`];
+//!   [`json`] bounds nesting and refuses duplicate keys in JSON from outside.
 //! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
 //! - [`format`]: the ebuy standard message and body encodings.
 //! - [`sign`]: the shared signers (`sorted-params`, `sorted-chars-md5`, `rsa`), with `verify`
@@ -32,6 +33,7 @@ pub mod deliver;
 pub mod format;
 pub mod inbound;
 pub mod journal;
+pub mod json;
 pub mod limiter;
 pub mod live;
 pub mod message;
@@ -43,3 +45,6 @@ pub mod schema;
 pub mod settings;
 pub mod shutdown;
 pub mod sign;
+
+#[cfg(test)]
+mod fuzz;

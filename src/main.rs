@@ -64,9 +64,14 @@ impl ConfigArg {
 }
 
 fn main() -> ExitCode {
+    reserve_stack_for_amqp_parsing();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(RUNTIME_STACK_BYTES)
+        .build()
+        .expect("the tokio runtime starts");
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
@@ -109,6 +114,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
         Command::Deliveries(args) => cli::deliveries::run(args).await,
+    }
+}
+
+/// Stack of the runtime's own threads: a little above the 2 MiB default, for schema
+/// checks and templates over the deepest JSON accepted (64 levels) in debug builds.
+const RUNTIME_STACK_BYTES: usize = 4 << 20;
+
+/// lapin parses each delivery's headers on a thread of its own, recursively, with the
+/// default stack: headers nested a few hundred levels deep crash the process (and every
+/// replica the message is redelivered to). That thread takes its size from
+/// `RUST_MIN_STACK`, read once at the first thread spawned, so it is set here, first,
+/// unless the operator set it. The runtime's threads are sized explicitly above.
+fn reserve_stack_for_amqp_parsing() {
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        let bytes = notify_bridge::consume::headers::DEEP_STACK_BYTES;
+        std::env::set_var("RUST_MIN_STACK", bytes.to_string());
     }
 }
 

@@ -116,16 +116,73 @@ impl MessageId {
         Self(hex::encode(&digest[..16]))
     }
 
-    /// The id as text.
+    /// The id as text, exactly as the publisher gave it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the id can travel as the `X-Notify-Id` header and be stored by a brand:
+    /// 1 to [`MAX_MESSAGE_ID_BYTES`] visible ASCII characters. A CR or LF would split the
+    /// header; other controls, spaces and non-ASCII are refused or mangled by HTTP stacks.
+    pub fn check(&self) -> Result<(), IdProblem> {
+        let bytes = self.0.as_bytes();
+        if bytes.len() > MAX_MESSAGE_ID_BYTES {
+            return Err(IdProblem::TooLong { len: bytes.len() });
+        }
+        match bytes.iter().position(|b| !b.is_ascii_graphic()) {
+            Some(at) => Err(IdProblem::Character {
+                at,
+                byte: bytes[at],
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The longest AMQP `message_id` accepted (AMQP itself allows 255 bytes).
+pub const MAX_MESSAGE_ID_BYTES: usize = 128;
+
+/// Why a message id cannot be used; never quotes the id (it may hold CR/LF).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdProblem {
+    #[error("message id is {len} bytes, over the {MAX_MESSAGE_ID_BYTES}-byte limit")]
+    TooLong { len: usize },
+    #[error("message id has byte 0x{byte:02x} at offset {at}; only visible ASCII is allowed")]
+    Character { at: usize, byte: u8 },
 }
 
 impl fmt::Display for MessageId {
+    /// Control characters escaped: an id with a CR/LF cannot forge a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        for c in self.0.chars() {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// Message-supplied text as it may appear in a log line or a parked message's header:
+/// at most 64 characters, control characters and line separators escaped, so no field
+/// can flood a header or forge a log line.
+pub fn excerpt(text: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut out = String::with_capacity(text.len().min(MAX_CHARS + 8));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Where a message is in its retry schedule, as carried in its AMQP headers.
@@ -170,6 +227,36 @@ mod tests {
             assert_eq!(t.action(), format!("{}Notify", t.as_str()));
         }
         assert_eq!(NotifyType::parse("makecode"), None);
+    }
+
+    #[test]
+    fn excerpts_are_short_and_single_line() {
+        assert_eq!(excerpt("a\r\nb\u{0}\u{2028}"), "a\\r\\nb\\u{0}\\u{2028}");
+        let long = excerpt(&"é".repeat(1000));
+        assert_eq!(long.chars().count(), 65);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn message_ids_must_fit_a_header() {
+        let id = |s: &str| MessageId::from_delivery(Some(s), b"");
+        assert_eq!(id("m-1_a:b/c").check(), Ok(()));
+        assert_eq!(MessageId::of_body(b"x").check(), Ok(()));
+        assert_eq!(
+            id("a\r\nX-Evil: 1").check(),
+            Err(IdProblem::Character { at: 1, byte: 0x0d })
+        );
+        assert_eq!(
+            id("a b").check(),
+            Err(IdProblem::Character { at: 1, byte: b' ' })
+        );
+        assert!(id("é").check().is_err());
+        assert_eq!(
+            id(&"x".repeat(129)).check(),
+            Err(IdProblem::TooLong { len: 129 })
+        );
+        assert_eq!(id(&"x".repeat(128)).check(), Ok(()));
+        assert_eq!(id("a\r\nb").to_string(), "a\\r\\nb");
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! Bytes off the queue → a validated [`QueueMessage`], or the [`BadInput`] reason it is not one.
 
-use serde_json::Value;
-
 use crate::deliver::UrlRefused;
-use crate::message::{MessageType, NotifyType, QueueMessage};
+use crate::json::{self, Refusal, MAX_DEPTH};
+use crate::message::{IdProblem, MessageType, NotifyType, QueueMessage};
 use crate::schema::{Schemas, Violation};
 
 /// Why a message can never be delivered as it stands (SPEC §6). Each goes straight to the
@@ -16,6 +15,12 @@ pub enum BadInput {
     ContentType(String),
     #[error("body is not UTF-8 JSON: {0}")]
     NotJson(String),
+    #[error("{part} nests deeper than {MAX_DEPTH} levels")]
+    TooDeep { part: &'static str },
+    #[error("{part}: {detail}")]
+    DuplicateKey { part: &'static str, detail: String },
+    #[error(transparent)]
+    BadMessageId(#[from] IdProblem),
     #[error("body is not a JSON object")]
     NotObject,
     #[error("missing field `{0}`")]
@@ -50,6 +55,17 @@ pub enum BadInput {
     Unformattable { channel: String, reason: String },
     #[error("channel `{channel}` cannot sign this message: {reason}")]
     Unsignable { channel: String, reason: String },
+    #[error("channel `{channel}`: the body is over its {limit}-byte limit (max_body_bytes)")]
+    BodyTooLarge { channel: String, limit: usize },
+    #[error("channel `{channel}`: header `{header}` would carry a value HTTP does not allow")]
+    BadHeaderValue { channel: String, header: String },
+    #[error("message headers take {size} bytes, over the {limit}-byte limit; parked without its properties")]
+    HeadersTooLarge { size: usize, limit: usize },
+    #[error("message headers nest deeper than {limit} levels; parked without its properties")]
+    HeadersTooDeep { limit: usize },
+    /// A bug, not the message's fault; parked so it cannot block the queue.
+    #[error("the bridge failed on this message ({0}); it is parked for a fixed version")]
+    Internal(String),
 }
 
 impl BadInput {
@@ -59,6 +75,9 @@ impl BadInput {
             BadInput::TooLarge { .. } => "too-large",
             BadInput::ContentType(_) => "content-type",
             BadInput::NotJson(_) => "not-json",
+            BadInput::TooDeep { .. } => "too-deep",
+            BadInput::DuplicateKey { .. } => "duplicate-key",
+            BadInput::BadMessageId(_) => "bad-message-id",
             BadInput::NotObject => "not-object",
             BadInput::MissingField(_) => "missing-field",
             BadInput::WrongType { .. } => "wrong-type",
@@ -73,12 +92,27 @@ impl BadInput {
             BadInput::UrlRefused(_) => "url-refused",
             BadInput::Unformattable { .. } => "unformattable",
             BadInput::Unsignable { .. } => "unsignable",
+            BadInput::BodyTooLarge { .. } => "body-too-large",
+            BadInput::BadHeaderValue { .. } => "bad-header-value",
+            BadInput::HeadersTooLarge { .. } => "headers-too-large",
+            BadInput::HeadersTooDeep { .. } => "headers-too-deep",
+            BadInput::Internal(_) => "internal-error",
         }
     }
 
-    /// `code: message`, the value of the `x-notify-error` header.
+    /// `code: message`, the value of the `x-notify-error` header: one line, at most
+    /// [`MAX_REASON_CHARS`] characters, whatever the message held.
     pub fn header_value(&self) -> String {
-        format!("{}: {self}", self.code())
+        let text = format!("{}: {self}", self.code());
+        let mut out: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_REASON_CHARS)
+            .collect();
+        if text.chars().nth(MAX_REASON_CHARS).is_some() {
+            out.push('…');
+        }
+        out
     }
 }
 
@@ -96,6 +130,9 @@ impl From<Violation> for BadInput {
     }
 }
 
+/// The longest `x-notify-error` reason text; message-supplied parts are shortened before.
+pub const MAX_REASON_CHARS: usize = 1000;
+
 /// Parses and checks one queue message body against `schemas/queue-message.schema.json`.
 pub fn queue_message(
     body: &[u8],
@@ -110,9 +147,9 @@ pub fn queue_message(
         });
     }
     if let Some(ct) = content_type.filter(|ct| !is_json_content_type(ct)) {
-        return Err(BadInput::ContentType(ct.chars().take(64).collect()));
+        return Err(BadInput::ContentType(crate::message::excerpt(ct)));
     }
-    let doc: Value = serde_json::from_slice(body).map_err(|e| BadInput::NotJson(e.to_string()))?;
+    let doc = json::parse_strict(body).map_err(|e| refused("message", e, BadInput::NotJson))?;
     if !doc.is_object() {
         return Err(BadInput::NotObject);
     }
@@ -127,6 +164,16 @@ pub fn queue_message(
             .ok_or_else(|| BadInput::UnknownMessageType(text("messageType")))?,
         whale_message: text("whaleMessage"),
     })
+}
+
+/// `part` of a message (`message`, `whaleMessage`) refused as JSON, as bad input;
+/// `syntax` labels a plain syntax error.
+pub fn refused(part: &'static str, why: Refusal, syntax: fn(String) -> BadInput) -> BadInput {
+    match why {
+        Refusal::TooDeep => BadInput::TooDeep { part },
+        Refusal::Syntax(reason) => syntax(reason),
+        Refusal::DuplicateKey(detail) => BadInput::DuplicateKey { part, detail },
+    }
 }
 
 /// WHALE sends `application/json` or nothing; a charset parameter is fine.
@@ -175,6 +222,30 @@ mod tests {
             &Schemas::load(),
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn deep_and_duplicate_json_is_refused_before_use() {
+        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+        assert_eq!(
+            parse(&deep).unwrap_err(),
+            BadInput::TooDeep { part: "message" }
+        );
+        let dup = GOOD.replace(
+            "{\"channelId\":\"c\"",
+            "{\"channelId\":\"c\",\"channelId\":\"d\"",
+        );
+        assert_eq!(parse(&dup).unwrap_err().code(), "duplicate-key");
+        assert_eq!(parse("{\"a\":").unwrap_err().code(), "not-json");
+        assert_eq!(parse("\u{feff}{}").unwrap_err().code(), "not-json");
+    }
+
+    #[test]
+    fn header_values_are_one_bounded_line() {
+        let e = BadInput::UnknownChannel(format!("a\r\nb{}", "x".repeat(5000)));
+        let v = e.header_value();
+        assert!(!v.contains(['\r', '\n']));
+        assert_eq!(v.chars().count(), MAX_REASON_CHARS + 1);
     }
 
     #[test]

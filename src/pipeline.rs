@@ -9,9 +9,9 @@ use tracing::{field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{Request, SendError, Sender, UrlRefused};
-use crate::format::{standard_message, TemplateContext};
+use crate::format::{standard_message, TemplateContext, TemplateError};
 use crate::limiter::Limiter;
-use crate::message::{Attempt, MessageId, MessageType, NotifyType, QueueMessage};
+use crate::message::{excerpt, Attempt, MessageId, MessageType, NotifyType, QueueMessage};
 use crate::parse::{self, BadInput};
 use crate::retry::{Failure, Next};
 use crate::schema::Schemas;
@@ -104,6 +104,17 @@ pub struct Sent {
 }
 
 impl Handled {
+    /// Bad input found before the pipeline could route it: parked, channel unknown.
+    pub fn bad(bad: BadInput) -> Self {
+        Self {
+            outcome: Outcome::Bad(bad),
+            verdict: Verdict::Park,
+            channel: None,
+            notify_type: None,
+            sent: None,
+        }
+    }
+
     /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
     pub fn error(&self) -> Option<String> {
         match &self.outcome {
@@ -144,6 +155,10 @@ fn build(
         url,
     } = routed;
     let standard = standard_message(&message, channel.app_id.as_deref(), pins.now_ms, schemas)?;
+    let too_large = || BadInput::BodyTooLarge {
+        channel: channel.id.clone(),
+        limit: channel.max_body_bytes,
+    };
     let fields = match (&message.message_type, &channel.template) {
         (MessageType::Third, Some(template)) => template
             .render(&TemplateContext {
@@ -152,9 +167,12 @@ fn build(
                 channel_id: &channel.id,
                 now_ms: pins.now_ms,
             })
-            .map_err(|e| BadInput::Unformattable {
-                channel: channel.id.clone(),
-                reason: e.to_string(),
+            .map_err(|e| match e {
+                TemplateError::TooLarge { .. } => too_large(),
+                e => BadInput::Unformattable {
+                    channel: channel.id.clone(),
+                    reason: e.to_string(),
+                },
             })?,
         _ => standard,
     };
@@ -170,6 +188,9 @@ fn build(
             channel: channel.id.clone(),
             reason: e.to_string(),
         })?;
+    if signed.body.len() > channel.max_body_bytes {
+        return Err(too_large());
+    }
     let mut headers = vec![(
         "Content-Type".to_owned(),
         channel.encoding.content_type().to_owned(),
@@ -178,6 +199,12 @@ fn build(
         headers.push(("X-Notify-Id".to_owned(), id.as_str().to_owned()));
     }
     headers.extend(signed.headers);
+    if let Some(bad) = invalid_header(&headers) {
+        return Err(BadInput::BadHeaderValue {
+            channel: channel.id.clone(),
+            header: bad.to_owned(),
+        });
+    }
     Ok(Prepared {
         channel,
         message,
@@ -188,6 +215,18 @@ fn build(
         },
         string_to_sign: signed.string_to_sign,
     })
+}
+
+/// The first header whose name or value HTTP would refuse (a CR or LF could split it).
+fn invalid_header(headers: &[(String, String)]) -> Option<&str> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    headers
+        .iter()
+        .find(|(name, value)| {
+            HeaderName::from_bytes(name.as_bytes()).is_err()
+                || HeaderValue::from_str(value).is_err()
+        })
+        .map(|(name, _)| name.as_str())
 }
 
 /// Everything needed to handle messages, built once from settings.
@@ -228,6 +267,7 @@ impl Pipeline {
         pins: &Pins,
         explain: bool,
     ) -> Result<Prepared, BadInput> {
+        id.check()?;
         let routed = self.route(body, content_type)?;
         build(&self.schemas, routed, id, pins, explain)
     }
@@ -239,7 +279,7 @@ impl Pipeline {
         let (channel, _) = self
             .channels
             .get(&message.channel_id)
-            .ok_or_else(|| BadInput::UnknownChannel(message.channel_id.clone()))?;
+            .ok_or_else(|| BadInput::UnknownChannel(excerpt(&message.channel_id)))?;
         if !channel.accepts(message.message_type) {
             return Err(BadInput::MessageTypeRefused {
                 channel: channel.id.clone(),
@@ -261,6 +301,8 @@ impl Pipeline {
         body: &[u8],
         content_type: Option<&str>,
     ) -> Result<Prepared, BadInput> {
+        // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
+        id.check()?;
         let routed = self.route(body, content_type)?;
         let pins = Pins::now();
         if !routed.channel.signer.is_expensive() {
@@ -310,13 +352,7 @@ impl Pipeline {
             Ok(p) => p,
             Err(bad) => {
                 warn!(reason = bad.code(), error = %bad, "bad input; parking");
-                return Handled {
-                    outcome: Outcome::Bad(bad),
-                    verdict: Verdict::Park,
-                    channel: None,
-                    notify_type: None,
-                    sent: None,
-                };
+                return Handled::bad(bad);
             }
         };
         let channel = Arc::clone(&prepared.channel);
@@ -396,6 +432,15 @@ impl Pipeline {
                 // A policy refusal, not a brand failure: retrying cannot help.
                 let reason = UrlRefused::ResolvesPrivate(refused.to_string());
                 (Outcome::Bad(BadInput::UrlRefused(reason)), None)
+            }
+            Err(SendError::InvalidHeader(header)) => {
+                // `build` checks headers first; should one slip through, it is the
+                // message's, and it would fail the same way on every retry.
+                let bad = BadInput::BadHeaderValue {
+                    channel: channel.id.clone(),
+                    header,
+                };
+                (Outcome::Bad(bad), None)
             }
             Err(e) => {
                 let outcome = Outcome::Failed {

@@ -84,14 +84,14 @@ fn type_names(kind: &TypeKind) -> String {
     }
 }
 
-/// The offending value as text, cut short so a huge field cannot flood a header or a log.
+/// The offending value as text, cut short and escaped so a huge field cannot flood a
+/// header, nor a CR/LF forge a log line.
 fn short(value: Option<&Value>) -> String {
-    let text = match value {
-        Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
+    match value {
+        Some(Value::String(s)) => crate::message::excerpt(s),
+        Some(v) => crate::message::excerpt(&v.to_string()),
         None => String::new(),
-    };
-    text.chars().take(64).collect()
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +128,14 @@ mod tests {
             })
         );
         let mut doc = valid();
+        doc["notifyType"] = json!("Nope\r\nINFO forged");
+        assert_eq!(
+            s.check_queue_message(&doc),
+            Err(Violation::Invalid {
+                field: "notifyType".into(),
+                value: "Nope\\r\\nINFO forged".into()
+            })
+        );
         doc["notifyType"] = json!("Nope");
         assert_eq!(
             s.check_queue_message(&doc),

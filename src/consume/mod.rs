@@ -5,12 +5,13 @@
 //! else stays unacked and returns to the queue when the channel closes.
 
 pub mod broker;
+pub mod headers;
 pub mod parking_lot;
 pub mod settle;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -22,6 +23,7 @@ use crate::journal::{Entry, Journal, Original};
 use crate::live::Live;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
+use crate::parse::BadInput;
 use crate::pipeline::{Handled, Pipeline, Verdict};
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
@@ -131,7 +133,7 @@ async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,
     report: &Report,
-    delivery: Delivery,
+    mut delivery: Delivery,
 ) -> Result<(), BrokerError> {
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
@@ -140,9 +142,27 @@ async fn settle_one(
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
-    let handled = pipeline
-        .handle(&id, &delivery.data, content_type.as_deref(), attempt)
-        .await;
+    if let Err(bad) = headers::check(&delivery.properties) {
+        warn!(id = %id, reason = bad.code(), error = %bad, "bad input; parking");
+        // Not cloned, not dropped here: a deep table would overflow this thread's stack.
+        headers::discard(std::mem::take(&mut delivery.properties));
+        let handled = Handled::bad(bad);
+        settler.park(&delivery, &id, &handled, attempt).await?;
+        ack(&delivery).await?;
+        report.handled(&id, attempt, &handled, &delivery);
+        return Ok(());
+    }
+    // A panic here would leave the message unacked until the connection dropped, then
+    // redelivered to panic again: park it instead, so one message cannot stall the queue.
+    let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
+    let handled = match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(handled) => handled,
+        Err(panic) => {
+            let what = panic_text(panic.as_ref());
+            error!(id = %id, panic = %what, "handling a message panicked; parking it");
+            Handled::bad(BadInput::Internal("a panic".into()))
+        }
+    };
     match handled.verdict {
         Verdict::Ack => {}
         Verdict::RetryIn { step, wait } => {
@@ -153,13 +173,19 @@ async fn settle_one(
         Verdict::Defer { wait } => settler.defer(&delivery, &id, attempt, wait).await?,
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
+    ack(&delivery).await?;
+    report.handled(&id, attempt, &handled, &delivery);
+    Ok(())
+}
+
+/// Acks a delivery whose outcome is now durable.
+async fn ack(delivery: &Delivery) -> Result<(), BrokerError> {
     delivery
         .acker
         .ack(BasicAckOptions::default())
         .await
-        .map_err(BrokerError::Channel)?;
-    report.handled(&id, attempt, &handled, &delivery);
-    Ok(())
+        .map(|_| ())
+        .map_err(BrokerError::Channel)
 }
 
 /// Where the outcome of a settled message is reported: metrics and the journal.
@@ -184,4 +210,13 @@ impl Report {
             self.journal.record(entry);
         }
     }
+}
+
+/// The message a panic was raised with, when it has one.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }

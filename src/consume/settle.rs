@@ -67,12 +67,7 @@ impl Settler {
         attempt: Attempt,
         wait: Duration,
     ) -> Result<(), BrokerError> {
-        let mut headers: Headers = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .map(|t| t.inner().clone())
-            .unwrap_or_default();
+        let mut headers = original_headers(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
         let properties = delivery
             .properties
@@ -120,12 +115,7 @@ impl Settler {
 
     /// The original headers plus the last error and status, and when the first attempt was.
     fn headers(&self, delivery: &Delivery, handled: &Handled, attempt: Attempt) -> Headers {
-        let mut headers: Headers = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .map(|t| t.inner().clone())
-            .unwrap_or_default();
+        let mut headers = original_headers(delivery);
         if let Some(error) = handled.error() {
             text(&mut headers, ERROR, &error);
         }
@@ -138,6 +128,17 @@ impl Settler {
         headers.insert(FIRST_ATTEMPT_AT.into(), AMQPValue::LongLongInt(first));
         headers
     }
+}
+
+/// The message's own headers. One parked for its headers has none left: they were
+/// discarded on arrival (see `headers`).
+fn original_headers(delivery: &Delivery) -> Headers {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .map(|t| t.inner().clone())
+        .unwrap_or_default()
 }
 
 /// `<queue>.retry.<step>`: holds messages for `step`, then dead-letters them back to `queue`.

@@ -10,7 +10,10 @@ pub use url_policy::{is_public_ip, HostPattern, UrlPolicy, UrlRefused};
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
+
+use crate::message::excerpt;
 
 /// The most of a response body read; the rest is never buffered.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -47,6 +50,9 @@ pub enum SendError {
     Other(String),
     #[error(transparent)]
     Private(#[from] PrivateResolution),
+    /// A header HTTP does not allow; the request was not sent.
+    #[error("header `{0}` has a value HTTP does not allow")]
+    InvalidHeader(String),
 }
 
 /// The HTTP clients, shared by every channel so connections are pooled per host: one that
@@ -89,10 +95,16 @@ impl Sender {
         } else {
             &self.public
         };
-        let mut builder = client.post(request.url).timeout(timeout);
+        let mut headers = reqwest::header::HeaderMap::with_capacity(request.headers.len());
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            // Checked here rather than left to reqwest, whose builder error would read as
+            // a failed attempt and be retried.
+            let invalid = || SendError::InvalidHeader(excerpt(name));
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+            headers.append(name, value);
         }
+        let builder = client.post(request.url).timeout(timeout).headers(headers);
         let mut response = builder
             .body(request.body)
             .send()
@@ -113,14 +125,18 @@ impl Sender {
                 (name.as_str().to_owned(), value)
             })
             .collect();
+        // The rest of a longer answer is never read: dropping the response closes the
+        // connection, so a brand streaming without end costs 64 KiB and one socket.
         let mut body = Vec::new();
         while body.len() < MAX_RESPONSE_BYTES {
             match response.chunk().await.map_err(|e| classify(e, timeout))? {
-                Some(chunk) => body.extend_from_slice(&chunk),
+                Some(chunk) => {
+                    let room = MAX_RESPONSE_BYTES - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
                 None => break,
             }
         }
-        body.truncate(MAX_RESPONSE_BYTES);
         Ok(Response {
             status,
             headers,

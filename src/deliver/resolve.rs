@@ -78,4 +78,31 @@ mod tests {
         assert_eq!(err.host, "rebind.example");
         assert!(err.to_string().contains("127.0.0.1"), "{err}");
     }
+
+    #[test]
+    fn every_non_public_form_a_dns_answer_can_take_is_refused() {
+        let answers = [
+            "0.0.0.0",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "::",
+            "::1",
+            "::127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "fd12::1",
+            "fec0::1",
+        ];
+        for ip in answers {
+            assert!(
+                only_public("x", addrs(&[ip])).is_err(),
+                "{ip} must be refused"
+            );
+        }
+        assert!(only_public("x", addrs(&["64:ff9b::808:808", "2606:4700::1111"])).is_ok());
+    }
 }

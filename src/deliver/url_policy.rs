@@ -4,6 +4,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::message::excerpt;
+
+/// The longest `notifyUrl` accepted. Brands' callback URLs are short; a longer one is
+/// either a mistake or an attempt to flood logs, headers and the brand's server.
+pub const MAX_URL_BYTES: usize = 2048;
+
 /// A host rule: `notify.brand.example` exactly, or `*.brand.example` for any subdomain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
@@ -45,6 +51,11 @@ pub struct UrlPolicy {
 pub enum UrlRefused {
     #[error("not a valid absolute URL")]
     Malformed,
+    #[error("URL is {0} bytes, over the {MAX_URL_BYTES}-byte limit")]
+    TooLong(usize),
+    /// URL parsers silently drop tabs and newlines; a URL that holds them is refused.
+    #[error("URL contains whitespace or a control character")]
+    ControlCharacter,
     #[error("scheme `{0}` is not allowed for this channel")]
     Scheme(String),
     #[error("URLs with user credentials are not allowed")]
@@ -61,9 +72,15 @@ pub enum UrlRefused {
 impl UrlPolicy {
     /// Parses `text` and checks it against the policy.
     pub fn check(&self, text: &str) -> Result<Url, UrlRefused> {
+        if text.len() > MAX_URL_BYTES {
+            return Err(UrlRefused::TooLong(text.len()));
+        }
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlRefused::ControlCharacter);
+        }
         let url = Url::parse(text).map_err(|_| UrlRefused::Malformed)?;
         if !self.schemes.iter().any(|s| s == url.scheme()) {
-            return Err(UrlRefused::Scheme(url.scheme().to_owned()));
+            return Err(UrlRefused::Scheme(excerpt(url.scheme())));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(UrlRefused::Credentials);
@@ -76,10 +93,10 @@ impl UrlPolicy {
             Host::Ipv6(ip) => ip.to_string(),
         };
         if !self.hosts.is_empty() && !self.hosts.iter().any(|p| p.matches(&name)) {
-            return Err(UrlRefused::Host(name));
+            return Err(UrlRefused::Host(excerpt(&name)));
         }
         if !self.allow_private && !is_public_host(&host, &name) {
-            return Err(UrlRefused::PrivateAddress(name));
+            return Err(UrlRefused::PrivateAddress(excerpt(&name)));
         }
         Ok(url)
     }
@@ -105,7 +122,7 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
@@ -115,17 +132,32 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, 100.64/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments, 192.0.0/24
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking, 198.18/15
         || a >= 240)
 }
 
+/// IPv6 addresses that embed an IPv4 one are judged by it (NAT64); the deprecated and
+/// tunnelling forms (IPv4-compatible `::a.b.c.d`, 6to4, Teredo) are refused outright,
+/// since where they lead depends on relays outside our control.
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)) // documentation
+    let s = ip.segments();
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 well-known prefix 64:ff9b::/96: the gateway connects to the IPv4 inside.
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    !(ip.is_multicast()
+        || s[..6] == [0; 6] // ::, ::1 and IPv4-compatible ::/96
+        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 64:ff9b:1::/48
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
+        || (s[0] == 0x2001 && s[1] < 0x200) // IETF assignments incl. Teredo, 2001::/23
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || s[0] == 0x2002) // 6to4
 }
 
 #[cfg(test)]
@@ -157,7 +189,7 @@ mod tests {
             p.check("https://u:p@notify.a.example/"),
             Err(UrlRefused::Credentials)
         );
-        assert_eq!(p.check("not a url"), Err(UrlRefused::Malformed));
+        assert_eq!(p.check("not-a-url"), Err(UrlRefused::Malformed));
     }
 
     #[test]
@@ -177,6 +209,39 @@ mod tests {
             "https://0.0.0.0/",
             "https://localhost/",
             "https://api.localhost/",
+            // Every spelling of loopback the URL standard normalises.
+            "https://127.1/",
+            "https://0x7f000001/",
+            "https://0x7f.0.0.1/",
+            "https://017700000001/",
+            "https://127.0.0.1./",
+            "https://%31%32%37.0.0.1/",
+            "https://\u{ff11}\u{ff12}\u{ff17}.0.0.1/",
+            "https://0/",
+            "https://[0:0:0:0:0:0:0:1]/",
+            "https://[::]/",
+            "https://[::ffff:7f00:1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::127.0.0.1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:7f00:1::1]/",
+            "https://[2001:0:4136:e378::1]/",
+            "https://[fec0::1]/",
+            "https://[ff02::1]/",
+            "https://localhost./",
+            "https://LOCALHOST/",
+            "https://LocalHost.:443/",
+            "https://%6c%6f%63%61%6c%68%6f%73%74/",
+            "https://a.b.localhost./",
+            "https://192.168.0.1/",
+            "https://172.16.0.1/",
+            "https://100.64.0.1/",
+            "https://192.0.0.1/",
+            "https://198.18.0.1/",
+            "https://224.0.0.1/",
+            "https://255.255.255.255/",
+            "https://240.0.0.1/",
+            "https://192.0.2.1/",
         ] {
             assert!(
                 matches!(p.check(url), Err(UrlRefused::PrivateAddress(_))),
@@ -184,6 +249,57 @@ mod tests {
             );
         }
         assert!(p.check("https://8.8.8.8/").is_ok());
+        assert!(p.check("https://[2606:4700::1111]/").is_ok());
+        assert!(
+            p.check("https://[64:ff9b::808:808]/").is_ok(),
+            "NAT64 of 8.8.8.8"
+        );
         assert!(policy(&[], true).check("https://127.0.0.1/").is_ok());
+    }
+
+    #[test]
+    fn other_schemes_credentials_and_odd_text_are_refused() {
+        let p = UrlPolicy {
+            schemes: vec!["http".into(), "https".into()],
+            ..policy(&[], false)
+        };
+        for (url, want) in [
+            ("file:///etc/passwd", UrlRefused::Scheme("file".into())),
+            (
+                "gopher://x.example:70/_",
+                UrlRefused::Scheme("gopher".into()),
+            ),
+            (
+                "javascript:alert(1)",
+                UrlRefused::Scheme("javascript".into()),
+            ),
+            ("data:text/plain,hi", UrlRefused::Scheme("data".into())),
+            ("ftp://x.example/", UrlRefused::Scheme("ftp".into())),
+            ("http://evil@127.0.0.1/", UrlRefused::Credentials),
+            ("http://a:b@x.example/", UrlRefused::Credentials),
+            (
+                "http://x.example/a\r\nX-Evil: 1",
+                UrlRefused::ControlCharacter,
+            ),
+            ("http://x.example/\t", UrlRefused::ControlCharacter),
+            (" http://x.example/", UrlRefused::ControlCharacter),
+            ("http://x.example/\u{0}", UrlRefused::ControlCharacter),
+            ("http:///", UrlRefused::Malformed),
+            ("//x.example/", UrlRefused::Malformed),
+        ] {
+            assert_eq!(p.check(url), Err(want), "{url:?}");
+        }
+        let long = format!("https://x.example/{}", "a".repeat(MAX_URL_BYTES));
+        assert_eq!(p.check(&long), Err(UrlRefused::TooLong(long.len())));
+        let long_host = format!("https://{}.example/", "a".repeat(1000));
+        assert!(matches!(
+            p.check(&long_host),
+            Ok(_) | Err(UrlRefused::Malformed)
+        ));
+        let strict = policy(&["x.example"], false);
+        match strict.check(&format!("https://{}.evil/", "b".repeat(1500))) {
+            Err(UrlRefused::Host(shown)) => assert!(shown.chars().count() <= 65, "{shown}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::message::QueueMessage;
-use crate::parse::BadInput;
+use crate::json::{self, MAX_DEPTH};
+use crate::message::{excerpt, QueueMessage};
+use crate::parse::{refused, BadInput};
 use crate::schema::Schemas;
 
 /// The fields in the order brands see them; fields WHALE adds beyond these follow unchanged.
@@ -18,8 +19,8 @@ pub fn standard_message(
     now_ms: u64,
     schemas: &Schemas,
 ) -> Result<Map<String, Value>, BadInput> {
-    let doc: Value = serde_json::from_str(&message.whale_message)
-        .map_err(|e| BadInput::WhaleMessageNotJson(e.to_string()))?;
+    let doc = json::parse_strict(message.whale_message.as_bytes())
+        .map_err(|e| refused("whaleMessage", e, BadInput::WhaleMessageNotJson))?;
     let Value::Object(mut given) = doc else {
         return Err(BadInput::WhaleMessageNotObject);
     };
@@ -31,7 +32,7 @@ pub fn standard_message(
     match given.get("action").and_then(Value::as_str) {
         Some(action) if !action.is_empty() && action != expected => {
             return Err(BadInput::ActionConflict {
-                action: action.to_owned(),
+                action: excerpt(action),
                 notify_type: message.notify_type,
             })
         }
@@ -47,6 +48,12 @@ pub fn standard_message(
     let biz_content = match given.remove("bizContent") {
         // Compact text; preserve_order and arbitrary_precision keep keys and numbers as sent.
         Some(Value::Object(obj)) => Value::String(Value::Object(obj).to_string()),
+        // Brands parse it: held to the same depth as everything else we accept.
+        Some(Value::String(text)) if json::nesting_depth(text.as_bytes()) > MAX_DEPTH => {
+            return Err(BadInput::TooDeep {
+                part: "whaleMessage.bizContent",
+            })
+        }
         Some(other) => other,
         None => return Err(BadInput::MissingField("whaleMessage.bizContent".into())),
     };
@@ -137,5 +144,30 @@ mod tests {
             build(r#"{"bizContent":"{}"}"#, None).unwrap_err(),
             BadInput::MissingField("whaleMessage.appId".into())
         );
+    }
+
+    #[test]
+    fn deep_or_repeated_whale_messages_are_refused() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let deep_biz = format!(r#"{{"bizContent":{{"a":{}}}}}"#, nest(10_000));
+        assert_eq!(
+            build(&deep_biz, Some("A")).unwrap_err(),
+            BadInput::TooDeep {
+                part: "whaleMessage"
+            }
+        );
+        let deep_text = Value::String(format!(r#"{{"a":{}}}"#, nest(MAX_DEPTH)));
+        let whale = format!(r#"{{"bizContent":{deep_text}}}"#);
+        assert_eq!(
+            build(&whale, Some("A")).unwrap_err(),
+            BadInput::TooDeep {
+                part: "whaleMessage.bizContent"
+            }
+        );
+        // As deep as allowed is fine, whichever form bizContent takes.
+        let ok = format!(r#"{{"bizContent":{{"a":{}}}}}"#, nest(MAX_DEPTH - 2));
+        assert!(build(&ok, Some("A")).is_ok());
+        let dup = r#"{"bizContent":{"a":1},"bizContent":"{}"}"#;
+        assert_eq!(build(dup, Some("A")).unwrap_err().code(), "duplicate-key");
     }
 }

@@ -31,6 +31,7 @@ pub fn build(
     let raw = preset::merge(raw, defaults);
 
     let message_types = message_types(&key("message_types"), raw.message_types)?;
+    let max_body_bytes = max_body_bytes(&key("max_body_bytes"), raw.max_body_bytes)?;
     let template = if message_types.contains(&MessageType::Third) {
         let source = template_source(
             &key("template_file"),
@@ -38,7 +39,7 @@ pub fn build(
             &preset_name,
             base,
         )?;
-        Some(Arc::new(source))
+        Some(Arc::new(source.with_max_output(max_body_bytes)))
     } else {
         None
     };
@@ -52,6 +53,7 @@ pub fn build(
         app_id: raw.app_id.filter(|a| !a.is_empty()),
         timeout: duration(&key("timeout"), raw.timeout.as_deref(), "10s")?,
         max_in_flight,
+        max_body_bytes,
         encoding: match raw.body_format.as_deref().unwrap_or("json") {
             "json" => BodyEncoding::Json,
             "form" => BodyEncoding::Form,
@@ -72,6 +74,26 @@ pub(super) fn not_one_of(key: String, value: &str, expected: &'static str) -> Se
         value: value.to_owned(),
         expected,
     }
+}
+
+/// The default `max_body_bytes`: as large as the largest queue message accepted by
+/// default, so only a format that inflates a message (a template loop) meets it.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+const BODY_LIMITS: std::ops::RangeInclusive<usize> = 1024..=16 * 1024 * 1024;
+
+fn max_body_bytes(key: &str, raw: Option<usize>) -> Result<usize, SettingsError> {
+    let limit = raw.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if !BODY_LIMITS.contains(&limit) {
+        return Err(invalid(
+            key,
+            format!(
+                "must be {} to {} bytes",
+                BODY_LIMITS.start(),
+                BODY_LIMITS.end()
+            ),
+        ));
+    }
+    Ok(limit)
 }
 
 fn message_types(key: &str, raw: Option<Vec<String>>) -> Result<Vec<MessageType>, SettingsError> {

@@ -6,6 +6,7 @@
 mod channel;
 mod inbound;
 mod journal;
+mod load_error;
 mod preset;
 mod raw;
 mod secret;
@@ -29,8 +30,9 @@ pub const ENV_PREFIX: &str = "NOTIFY_BRIDGE";
 /// Why the configuration cannot be used; always names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The file could not be read or parsed; the text never quotes a value (see `load_error`).
     #[error("cannot read config: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
     #[error("{key}: required")]
     Missing { key: String },
     #[error("{key}: `{value}` is not one of {expected}")]
@@ -150,8 +152,9 @@ impl Settings {
                     .try_parsing(true)
                     .source(Some(overrides)),
             )
-            .build()?
-            .try_deserialize()?;
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| SettingsError::Load(load_error::describe(&e)))?;
         // Relative `*_file` paths are relative to the config file, not the working directory.
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut settings = Self::validate(raw, env, &base)?;

@@ -59,6 +59,7 @@ pub fn merge(ours: RawChannel, base: RawChannel) -> RawChannel {
         template_file: ours.template_file.or(base.template_file),
         timeout: ours.timeout.or(base.timeout),
         max_in_flight: ours.max_in_flight.or(base.max_in_flight),
+        max_body_bytes: ours.max_body_bytes.or(base.max_body_bytes),
         body_format: ours.body_format.or(base.body_format),
         notify_id_header: ours.notify_id_header.or(base.notify_id_header),
         url_policy: ours.url_policy.or(base.url_policy),

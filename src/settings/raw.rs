@@ -67,6 +67,8 @@ pub struct RawChannel {
     pub app_id: Option<String>,
     pub timeout: Option<String>,
     pub max_in_flight: Option<usize>,
+    /// The largest body sent to this brand, whichever formatter made it.
+    pub max_body_bytes: Option<usize>,
     /// The brand body template (minijinja) for `messageType = third`; a preset supplies one.
     pub template_file: Option<PathBuf>,
     /// `json` (default) or `form`.

@@ -148,6 +148,13 @@ fn rsa(
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(&name))
             .ok_or_else(|| not_one_of(at("event_codes"), &name, "a notifyType such as MakeCode"))?;
+        // Sent as the X-EventCode header: what HTTP refuses would fail every message.
+        if reqwest::header::HeaderValue::from_str(&code).is_err() {
+            return Err(invalid(
+                format!("{}.{name}", at("event_codes")),
+                "must be printable ASCII (it is sent as a header)",
+            ));
+        }
         event_codes.insert(kind, code);
     }
     let request = RsaRequest::new(

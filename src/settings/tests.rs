@@ -115,6 +115,11 @@ fn errors_name_the_channel_and_field() {
         ),
         ("[channels.a]\n", &[], "channels.a.signer.secret: required"),
         (
+            "[channels.a]\nmax_body_bytes = 10\nsigner = { secret = \"k\" }\n",
+            &[],
+            "channels.a.max_body_bytes: must be 1024 to 16777216 bytes",
+        ),
+        (
             "[channels.a]\nsigner = { secret = \"k\" }\nurl_policy = { schemes = [\"ftp\"] }\n",
             &[],
             "channels.a.url_policy.schemes: `ftp`",
@@ -158,5 +163,24 @@ fn debug_output_never_shows_secrets() {
     assert!(
         !dump.contains("pw-123") && !dump.contains("sek-456"),
         "{dump}"
+    );
+}
+
+#[test]
+fn event_codes_must_be_header_safe() {
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rsa/a2048_pkcs8.pem"
+    );
+    let text = format!(
+        "[channels.a]\nsigner = {{ kind = \"rsa\", private_key_file = \"{key}\", event_codes = {{ MakeCode = \"A\\r\\nX-Evil: 1\" }} }}\n"
+    );
+    let (_dir, path) = write(&text);
+    let err = Settings::load(&path, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("channels.a.signer.event_codes.MakeCode: must be printable ASCII"),
+        "{err}"
     );
 }

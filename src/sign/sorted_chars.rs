@@ -44,6 +44,9 @@ pub enum SortedCharsError {
     NotAnObject,
     #[error("number {0} overflows a PHP float; PHP's json_encode would fail on it")]
     NonFiniteNumber(String),
+    /// PHP's own `json_encode` depth limit is 512; ours is lower, and keeps the stack safe.
+    #[error("the fields nest deeper than {} levels", crate::json::MAX_DEPTH)]
+    TooDeep,
 }
 
 /// The signable field set of a received or outgoing body.
@@ -52,14 +55,24 @@ pub fn fields(body: &Value) -> Result<&Map<String, Value>, SortedCharsError> {
 }
 
 /// Appends `value` to `out` as PHP's `json_encode(json_decode($v, true), 320)` prints it.
+/// Values nested deeper than [`crate::json::MAX_DEPTH`] are refused, not recursed into.
 pub fn php_json_encode(value: &Value, out: &mut String) -> Result<(), SortedCharsError> {
+    encode(value, 0, out)
+}
+
+/// `depth` is how many arrays and objects enclose `value`.
+fn encode(value: &Value, depth: usize, out: &mut String) -> Result<(), SortedCharsError> {
+    let inner = depth + 1;
+    if matches!(value, Value::Array(_) | Value::Object(_)) && inner > crate::json::MAX_DEPTH {
+        return Err(SortedCharsError::TooDeep);
+    }
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => php_number(&n.to_string(), out)?,
         Value::String(s) => php_string(s, out),
-        Value::Array(items) => php_list(items.iter(), out)?,
-        Value::Object(map) => php_array(map.iter(), out)?,
+        Value::Array(items) => php_list(items.iter(), inner, out)?,
+        Value::Object(map) => php_array(map.iter(), inner, out)?,
     }
     Ok(())
 }
@@ -90,7 +103,11 @@ pub fn canonical(
 /// The PHP JSON text of the fields minus the sign, its characters sorted by code point.
 fn sorted_chars(fields: &Map<String, Value>, sign_field: &str) -> Result<String, SortedCharsError> {
     let mut json = String::new();
-    php_array(fields.iter().filter(|(k, _)| *k != sign_field), &mut json)?;
+    php_array(
+        fields.iter().filter(|(k, _)| *k != sign_field),
+        1,
+        &mut json,
+    )?;
     let mut chars: Vec<char> = json.chars().collect();
     chars.sort_unstable();
     Ok(chars.into_iter().collect())
@@ -128,8 +145,10 @@ pub fn explain(
     string_to_sign(fields, sign_field, mask)
 }
 
+/// `depth` counts this list.
 fn php_list<'a>(
     items: impl Iterator<Item = &'a Value>,
+    depth: usize,
     out: &mut String,
 ) -> Result<(), SortedCharsError> {
     out.push('[');
@@ -137,14 +156,14 @@ fn php_list<'a>(
         if i > 0 {
             out.push(',');
         }
-        php_json_encode(item, out)?;
+        encode(item, depth, out)?;
     }
     out.push(']');
     Ok(())
 }
 
 /// A JSON object after a round trip through a PHP associative array.
-fn php_array<'a, I>(entries: I, out: &mut String) -> Result<(), SortedCharsError>
+fn php_array<'a, I>(entries: I, depth: usize, out: &mut String) -> Result<(), SortedCharsError>
 where
     I: Iterator<Item = (&'a String, &'a Value)> + Clone,
 {
@@ -155,7 +174,7 @@ where
         .enumerate()
         .all(|(i, (k, _))| *k == i.to_string());
     if is_list {
-        return php_list(entries.map(|(_, v)| v), out);
+        return php_list(entries.map(|(_, v)| v), depth, out);
     }
     out.push('{');
     for (i, (k, v)) in entries.enumerate() {
@@ -164,7 +183,7 @@ where
         }
         php_string(k, out);
         out.push(':');
-        php_json_encode(v, out)?;
+        encode(v, depth, out)?;
     }
     out.push('}');
     Ok(())
@@ -377,6 +396,28 @@ mod tests {
         assert!(!ok(&good.replace("a118bd1c", "A118BD1C")));
         assert!(!ok(r#"{"status":"failed"}"#));
         assert!(!ok(r#"{"status":"failed","sign":1}"#));
+    }
+
+    #[test]
+    fn nesting_is_bounded_without_recursing_past_it() {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let mut out = String::new();
+        let ok: Value = serde_json::from_str(&nest(crate::json::MAX_DEPTH)).unwrap();
+        php_json_encode(&ok, &mut out).unwrap();
+        assert_eq!(out, nest(crate::json::MAX_DEPTH));
+        let deep: Value = serde_json::from_str(&nest(crate::json::MAX_DEPTH + 1)).unwrap();
+        assert!(matches!(
+            php_json_encode(&deep, &mut String::new()),
+            Err(SortedCharsError::TooDeep)
+        ));
+        // The field set is itself the first level.
+        let f = obj(&format!(r#"{{"a":{}}}"#, nest(crate::json::MAX_DEPTH - 1)));
+        assert!(string_to_sign(&f, "sign", "").is_ok());
+        let f = obj(&format!(r#"{{"a":{}}}"#, nest(crate::json::MAX_DEPTH)));
+        assert!(matches!(
+            string_to_sign(&f, "sign", ""),
+            Err(SortedCharsError::TooDeep)
+        ));
     }
 
     #[test]

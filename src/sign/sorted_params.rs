@@ -181,6 +181,21 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_inside_field_values_stay_literal() {
+        let f = fields(r#"{"a":"{secret}","b":"{params}"}"#);
+        let s = signer(Hash::Md5, Case::Lower);
+        assert_eq!(s.explain(&f, "sign"), "a={secret}&b={params}&key=******");
+        let braces = SortedParams {
+            template: "{{params}}|{secret".into(),
+            ..s
+        };
+        assert_eq!(
+            braces.explain(&f, "sign"),
+            "{a={secret}&b={params}}|{secret"
+        );
+    }
+
+    #[test]
     fn sha256_and_hmac_known_answers() {
         let f = fields(r#"{"appId":"A","bizContent":"{}"}"#);
         // echo -n 'appId=A&bizContent={}&key=K3Y' | sha256sum

@@ -6,13 +6,16 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod faults;
+mod hostile;
 mod inbound;
 mod isolation;
 mod journal;
 mod kit;
+mod limits;
 mod presets;
 mod retry;
 mod rsa_interop;
+mod secrets;
 mod support;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.

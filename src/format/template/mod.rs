@@ -26,6 +26,7 @@ mod time;
 mod values;
 
 use std::fmt;
+use std::io;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Map;
@@ -64,6 +65,10 @@ pub enum TemplateError {
     },
     #[error("template {template:?}: the message's bizContent is not JSON text")]
     BizContent { template: String },
+    #[error("template {template:?}: the message nests deeper than {limit} levels")]
+    TooDeep { template: String, limit: usize },
+    #[error("template {template:?} rendered more than {limit} bytes")]
+    TooLarge { template: String, limit: usize },
     #[error("{error} (rendering the sample {notify_type} message)")]
     Sample {
         template: String,
@@ -93,7 +98,12 @@ pub struct TemplateContext<'a> {
 pub struct TemplateFormatter {
     env: Environment<'static>,
     name: String,
+    /// Rendering stops once the output passes this many bytes.
+    max_output: usize,
 }
+
+/// The output limit of a formatter that was not given one.
+pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 
 impl fmt::Debug for TemplateFormatter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,7 +142,15 @@ impl TemplateFormatter {
         Ok(Self {
             env,
             name: name.to_owned(),
+            max_output: DEFAULT_MAX_OUTPUT,
         })
+    }
+
+    /// Stops rendering, with [`TemplateError::TooLarge`], once output passes `bytes`: a
+    /// loop over a message's list cannot grow a body without bound.
+    pub fn with_max_output(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
+        self
     }
 
     /// The name the template was compiled under.
@@ -146,15 +164,24 @@ impl TemplateFormatter {
         ctx: &TemplateContext<'_>,
     ) -> Result<Map<String, serde_json::Value>, TemplateError> {
         let context = self.context(ctx)?;
-        let text = self
+        let mut out = Capped::new(self.max_output);
+        let rendered = self
             .env
             .get_template(&self.name)
-            .and_then(|t| t.render(context))
-            .map_err(|e| TemplateError::Render {
+            .and_then(|t| t.render_captured_to(context, &mut out).map(drop));
+        if out.over {
+            return Err(TemplateError::TooLarge {
                 template: self.name.clone(),
-                line: e.line(),
-                reason: reason(&e),
-            })?;
+                limit: self.max_output,
+            });
+        }
+        rendered.map_err(|e| TemplateError::Render {
+            template: self.name.clone(),
+            line: e.line(),
+            reason: reason(&e),
+        })?;
+        // The formatter only writes whole strings, so the bytes are UTF-8.
+        let text = String::from_utf8_lossy(&out.bytes);
         match serde_json::from_str(&text) {
             Ok(serde_json::Value::Object(map)) => Ok(map),
             Ok(other) => Err(TemplateError::NotAnObject {
@@ -200,6 +227,14 @@ impl TemplateFormatter {
     fn context(&self, ctx: &TemplateContext<'_>) -> Result<Value, TemplateError> {
         use serde_json::Value as J;
         let standard = ctx.standard;
+        // Values are carried into the template recursively: bound them first.
+        let deepest = standard.values().map(crate::json::value_depth).max();
+        if deepest.unwrap_or(0) >= MAX_DEPTH || depth_of_biz(standard) > MAX_DEPTH {
+            return Err(TemplateError::TooDeep {
+                template: self.name.clone(),
+                limit: MAX_DEPTH,
+            });
+        }
         let biz = match standard.get("bizContent") {
             Some(J::String(text)) => serde_json::from_str::<J>(text)
                 .map(|v| values::from_json(&v))
@@ -234,6 +269,49 @@ impl TemplateFormatter {
         ]
         .into_iter()
         .collect())
+    }
+}
+
+use crate::json::MAX_DEPTH;
+
+/// The nesting of bizContent as it will be parsed (a string of JSON or a value).
+fn depth_of_biz(standard: &Map<String, serde_json::Value>) -> usize {
+    match standard.get("bizContent") {
+        Some(serde_json::Value::String(text)) => crate::json::nesting_depth(text.as_bytes()),
+        Some(value) => crate::json::value_depth(value),
+        None => 0,
+    }
+}
+
+/// A writer that keeps at most `limit` bytes and then refuses, which ends the render.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.over = true;
+            return Err(io::Error::other("template output over its limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

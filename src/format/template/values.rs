@@ -107,7 +107,7 @@ pub fn number_text(value: &Value) -> Option<String> {
 
 /// Compact JSON text of a value: no HTML escaping, non-ASCII as is, numbers exact.
 pub fn to_json(value: &Value) -> Result<String, Error> {
-    serde_json::to_string(&Json(value)).map_err(|e| {
+    serde_json::to_string(&Json(value, 0)).map_err(|e| {
         // Our own messages name the offending kind, never the value.
         Error::new(
             ErrorKind::InvalidOperation,
@@ -116,12 +116,23 @@ pub fn to_json(value: &Value) -> Result<String, Error> {
     })
 }
 
-/// Serialises a minijinja value the way JSON needs it; see the module docs for why.
-struct Json<'a>(&'a Value);
+/// How deep [`to_json`] goes: message values are held to `MAX_DEPTH` before they reach a
+/// template, which may wrap them in a few levels of its own. Anything deeper (a value a
+/// template built recursively) is refused rather than risk the stack.
+const MAX_OUTPUT_DEPTH: usize = 2 * crate::json::MAX_DEPTH;
+
+/// Serialises a minijinja value the way JSON needs it, at a nesting depth; see the module
+/// docs for why.
+struct Json<'a>(&'a Value, usize);
 
 impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let value = self.0;
+        let (value, depth) = (self.0, self.1);
+        if depth > MAX_OUTPUT_DEPTH {
+            return Err(S::Error::custom(format!(
+                "a value nests deeper than {MAX_OUTPUT_DEPTH} levels"
+            )));
+        }
         if let Some(raw) = value.downcast_object_ref::<RawNumber>() {
             return raw.0.serialize(s);
         }
@@ -134,7 +145,7 @@ impl Serialize for Json<'_> {
                 let items = value.try_iter().map_err(S::Error::custom)?;
                 let mut seq = s.serialize_seq(None)?;
                 for item in items {
-                    seq.serialize_element(&Json(&item))?;
+                    seq.serialize_element(&Json(&item, depth + 1))?;
                 }
                 seq.end()
             }
@@ -145,7 +156,7 @@ impl Serialize for Json<'_> {
                     let item = value.get_item(&key).map_err(S::Error::custom)?;
                     match key.kind() {
                         ValueKind::String | ValueKind::Number => {
-                            map.serialize_entry(&key.to_string(), &Json(&item))?
+                            map.serialize_entry(&key.to_string(), &Json(&item, depth + 1))?
                         }
                         other => {
                             return Err(S::Error::custom(format!(
@@ -234,6 +245,18 @@ mod tests {
         ] {
             assert!(number_from_text(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refuses_values_nested_past_the_output_depth() {
+        let mut v = Value::from(1);
+        for _ in 0..MAX_OUTPUT_DEPTH {
+            v = Value::from(vec![v]);
+        }
+        assert!(to_json(&v).is_ok());
+        let deeper = Value::from(vec![v]);
+        let err = to_json(&deeper).unwrap_err();
+        assert!(err.to_string().contains("deeper than"), "{err}");
     }
 
     #[test]

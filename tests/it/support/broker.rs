@@ -65,6 +65,11 @@ impl TestBroker {
         if let Some(ct) = content_type {
             props = props.with_content_type(ct.into());
         }
+        self.publish_with(queue, body, props).await;
+    }
+
+    /// Publishes `body` with exactly `props`; waits for the confirm.
+    pub async fn publish_with(&self, queue: &str, body: &[u8], props: BasicProperties) {
         self.channel
             .basic_publish(
                 "".into(),
@@ -135,7 +140,7 @@ impl TestBroker {
         let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
         for step in [
             "50ms", "100ms", "200ms", "400ms", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
-            "30s",
+            "30s", "defer",
         ] {
             queues.push(format!("{queue}.retry.{step}"));
         }

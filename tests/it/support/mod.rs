@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod process;
+pub mod raw_amqp;
 pub mod receiver;
 
 use std::collections::HashMap;
@@ -77,6 +78,11 @@ impl Bridge {
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Whether the bridge is still running: it never ends on its own, whatever it is fed.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
     }
 
     /// Signals shutdown and waits for a clean exit.

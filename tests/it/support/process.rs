@@ -78,3 +78,27 @@ pub fn close_connections_named(fragment: &str) -> usize {
     }
     closed
 }
+
+/// A bridge process that is killed when dropped, so a failing test leaves none behind.
+pub struct Reaped(pub Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // A no-op once the test has waited for it.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
