@@ -1,22 +1,30 @@
 //! The path of one message: parse → route → format → sign → send → decide.
+//!
+//! `request` turns a routed message into the exact request; `outcome` holds what became
+//! of it and the decision the consumer carries out.
+
+mod outcome;
+mod request;
+
+use outcome::decide;
+pub use outcome::{Handled, Outcome, Sent, Verdict, MAX_DEFER};
+pub use request::Prepared;
+use request::{build, Routed};
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::{field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
-use crate::deliver::{Request, SendError, Sender, UrlRefused};
-use crate::format::{standard_message, TemplateContext, TemplateError};
+use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
-use crate::message::{excerpt, Attempt, MessageId, MessageType, NotifyType, QueueMessage};
+use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput};
-use crate::retry::{Failure, Next};
 use crate::schema::Schemas;
 use crate::settings::Settings;
-use crate::sign::SignContext;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
 #[derive(Debug, Clone)]
@@ -38,195 +46,6 @@ impl Pins {
             nonce: None,
         }
     }
-}
-
-/// A message turned into the exact request its brand will receive.
-#[derive(Debug)]
-pub struct Prepared {
-    pub channel: Arc<Channel>,
-    pub message: QueueMessage,
-    pub request: Request,
-    /// The string that was signed, secret masked (only when asked for).
-    pub string_to_sign: Option<String>,
-}
-
-/// What became of one delivery attempt.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The brand's answer met the channel's success rule.
-    Delivered { status: u16 },
-    /// The attempt did not land; `status` is the brand's HTTP status when it answered.
-    Failed {
-        status: Option<u16>,
-        error: String,
-        retry_after: Option<Duration>,
-    },
-    /// The message can never be delivered as it stands.
-    Bad(BadInput),
-    /// The channel's in-flight limit and the line behind it are full: not attempted.
-    Deferred,
-}
-
-/// What the consumer does with the message now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Ack,
-    /// Re-publish to the retry queue of `step`, to come back after `wait`.
-    RetryIn {
-        step: Duration,
-        wait: Duration,
-    },
-    /// Not attempted (its channel is saturated): back to the broker for `wait`, same attempt.
-    Defer {
-        wait: Duration,
-    },
-    Park,
-}
-
-/// The outcome, the verdict, and what is known about the message.
-#[derive(Debug)]
-pub struct Handled {
-    pub outcome: Outcome,
-    pub verdict: Verdict,
-    pub channel: Option<String>,
-    pub notify_type: Option<NotifyType>,
-    /// The HTTP attempt, when one was made.
-    pub sent: Option<Sent>,
-}
-
-/// What one HTTP attempt looked like, for the journal and metrics.
-#[derive(Debug)]
-pub struct Sent {
-    pub url: String,
-    pub latency: Duration,
-    /// The brand's answer (at most 64 KiB), when it answered.
-    pub response: Option<String>,
-}
-
-impl Handled {
-    /// Bad input found before the pipeline could route it: parked, channel unknown.
-    pub fn bad(bad: BadInput) -> Self {
-        Self {
-            outcome: Outcome::Bad(bad),
-            verdict: Verdict::Park,
-            channel: None,
-            notify_type: None,
-            sent: None,
-        }
-    }
-
-    /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
-    pub fn error(&self) -> Option<String> {
-        match &self.outcome {
-            Outcome::Delivered { .. } | Outcome::Deferred => None,
-            Outcome::Failed { error, .. } => Some(format!("delivery-failed: {error}")),
-            Outcome::Bad(bad) => Some(bad.header_value()),
-        }
-    }
-
-    /// The brand's HTTP status, when it answered.
-    pub fn status(&self) -> Option<u16> {
-        match &self.outcome {
-            Outcome::Delivered { status } => Some(*status),
-            Outcome::Failed { status, .. } => *status,
-            Outcome::Bad(_) | Outcome::Deferred => None,
-        }
-    }
-}
-
-/// A parsed message with its channel and checked URL.
-struct Routed {
-    channel: Arc<Channel>,
-    message: QueueMessage,
-    url: url::Url,
-}
-
-/// Formats and signs a routed message into the exact request.
-fn build(
-    schemas: &Schemas,
-    routed: Routed,
-    id: &MessageId,
-    pins: &Pins,
-    explain: bool,
-) -> Result<Prepared, BadInput> {
-    let Routed {
-        channel,
-        message,
-        url,
-    } = routed;
-    let standard = standard_message(&message, channel.app_id.as_deref(), pins.now_ms, schemas)?;
-    let too_large = || BadInput::BodyTooLarge {
-        channel: channel.id.clone(),
-        limit: channel.max_body_bytes,
-    };
-    let fields = match (&message.message_type, &channel.template) {
-        (MessageType::Third, Some(template)) => template
-            .render(&TemplateContext {
-                standard: &standard,
-                notify_type: message.notify_type.as_str(),
-                channel_id: &channel.id,
-                now_ms: pins.now_ms,
-            })
-            .map_err(|e| match e {
-                TemplateError::TooLarge { .. } => too_large(),
-                e => BadInput::Unformattable {
-                    channel: channel.id.clone(),
-                    reason: e.to_string(),
-                },
-            })?,
-        _ => standard,
-    };
-    let ctx = SignContext {
-        now_ms: pins.now_ms,
-        nonce: pins.nonce.as_deref(),
-        notify_type: message.notify_type,
-    };
-    let signed = channel
-        .signer
-        .sign(fields, channel.encoding, &ctx, explain)
-        .map_err(|e| BadInput::Unsignable {
-            channel: channel.id.clone(),
-            reason: e.to_string(),
-        })?;
-    if signed.body.len() > channel.max_body_bytes {
-        return Err(too_large());
-    }
-    let mut headers = vec![(
-        "Content-Type".to_owned(),
-        channel.encoding.content_type().to_owned(),
-    )];
-    if channel.notify_id_header {
-        headers.push(("X-Notify-Id".to_owned(), id.as_str().to_owned()));
-    }
-    headers.extend(signed.headers);
-    if let Some(bad) = invalid_header(&headers) {
-        return Err(BadInput::BadHeaderValue {
-            channel: channel.id.clone(),
-            header: bad.to_owned(),
-        });
-    }
-    Ok(Prepared {
-        channel,
-        message,
-        request: Request {
-            url,
-            headers,
-            body: signed.body,
-        },
-        string_to_sign: signed.string_to_sign,
-    })
-}
-
-/// The first header whose name or value HTTP would refuse (a CR or LF could split it).
-fn invalid_header(headers: &[(String, String)]) -> Option<&str> {
-    use reqwest::header::{HeaderName, HeaderValue};
-    headers
-        .iter()
-        .find(|(name, value)| {
-            HeaderName::from_bytes(name.as_bytes()).is_err()
-                || HeaderValue::from_str(value).is_err()
-        })
-        .map(|(name, _)| name.as_str())
 }
 
 /// Everything needed to handle messages, built once from settings.
@@ -468,48 +287,6 @@ impl Pipeline {
             .collect()
     }
 }
-
-/// Ack what landed, park what never will, and let the channel's policy time the rest.
-fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> Verdict {
-    let (status, retry_after) = match outcome {
-        Outcome::Delivered { .. } => return Verdict::Ack,
-        Outcome::Bad(_) => return Verdict::Park,
-        Outcome::Deferred => {
-            return Verdict::Defer {
-                wait: defer_wait(attempt.deferrals, channel.timeout, rand::random::<f64>()),
-            }
-        }
-        Outcome::Failed {
-            status,
-            retry_after,
-            ..
-        } => (*status, *retry_after),
-    };
-    let now = Pins::now().now_ms;
-    let since_first = Duration::from_millis(now.saturating_sub(attempt.first_at_ms.unwrap_or(now)));
-    let failure = Failure {
-        status,
-        retry_after,
-    };
-    match channel
-        .retry
-        .after_failure(attempt.number, since_first, failure, rand::random::<f64>())
-    {
-        Next::RetryIn { step, wait } => Verdict::RetryIn { step, wait },
-        Next::Park => Verdict::Park,
-    }
-}
-
-/// A saturated channel frees a slot within about one timeout; deferrals start there and
-/// double (to at most 8 timeouts, and [`MAX_DEFER`]) so its surplus does not churn through
-/// the broker. Up to 10% jitter spreads them.
-fn defer_wait(deferrals: u32, timeout: Duration, jitter: f64) -> Duration {
-    let base = (timeout * (1u32 << deferrals.min(3))).min(MAX_DEFER);
-    base + base.mul_f64(0.1 * jitter.clamp(0.0, 1.0))
-}
-
-/// The longest a deferred message waits before it is tried again.
-pub const MAX_DEFER: Duration = Duration::from_secs(30);
 
 /// The start of a response body, single-line, for headers and logs.
 fn snippet(body: &str) -> String {
