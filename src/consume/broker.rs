@@ -149,15 +149,29 @@ pub async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), BrokerError> {
+    publish_to(channel, "", queue, body, properties).await
+}
+
+/// Publishes a persistent, mandatory message and waits for the broker's confirm: `Ok` only
+/// once the broker has taken responsibility for it. Errors name the routing key (the queue,
+/// on the default exchange).
+pub async fn publish_to(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), BrokerError> {
     let publish_error = |source| BrokerError::Publish {
-        queue: queue.to_owned(),
+        queue: routing_key.to_owned(),
         source,
     };
     let confirm = channel
         .basic_publish(
-            "".into(),
-            queue.into(),
+            exchange.into(),
+            routing_key.into(),
             BasicPublishOptions {
+                // Unroutable must be an error, not a silent drop.
                 mandatory: true,
                 ..BasicPublishOptions::default()
             },
@@ -170,9 +184,9 @@ pub async fn publish_confirmed(
         .map_err(publish_error)?;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(BrokerError::Unroutable(queue.to_owned())),
-        Confirmation::Nack(_) => Err(BrokerError::Nacked(queue.to_owned())),
-        Confirmation::NotRequested => Err(BrokerError::Unconfirmed(queue.to_owned())),
+        Confirmation::Ack(Some(_)) => Err(BrokerError::Unroutable(routing_key.to_owned())),
+        Confirmation::Nack(_) => Err(BrokerError::Nacked(routing_key.to_owned())),
+        Confirmation::NotRequested => Err(BrokerError::Unconfirmed(routing_key.to_owned())),
     }
 }
 

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
+use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use tokio::sync::Mutex;
 
 use crate::consume::broker::{self, BrokerError};
@@ -43,8 +43,6 @@ pub enum PublishError {
         exchange: String,
         routing_key: String,
     },
-    #[error("publish to `{0}` went over a channel without confirms")]
-    Unconfirmed(String),
     #[error("the broker did not answer within {0:?}")]
     Timeout(Duration),
 }
@@ -147,37 +145,22 @@ impl Outlet {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), PublishError> {
-        let failed = |source| PublishError::Publish {
-            exchange: self.exchange.clone(),
-            source,
-        };
-        let confirm = channel
-            .basic_publish(
-                self.exchange.as_str().into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    // An event no queue takes would be lost: make the broker say so.
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
+        broker::publish_to(channel, &self.exchange, routing_key, body, properties)
+            .await
+            .map_err(|e| match e {
+                BrokerError::Publish { source, .. } => PublishError::Publish {
+                    exchange: self.exchange.clone(),
+                    source,
                 },
-                body,
-                properties.with_delivery_mode(2),
-            )
-            .await
-            .map_err(failed)?
-            .await
-            .map_err(failed)?;
-        match confirm {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable {
-                exchange: self.exchange.clone(),
-                routing_key: routing_key.to_owned(),
-            }),
-            Confirmation::Nack(_) => Err(PublishError::Nacked {
-                exchange: self.exchange.clone(),
-            }),
-            Confirmation::NotRequested => Err(PublishError::Unconfirmed(self.exchange.clone())),
-        }
+                BrokerError::Unroutable(_) => PublishError::Unroutable {
+                    exchange: self.exchange.clone(),
+                    routing_key: routing_key.to_owned(),
+                },
+                BrokerError::Nacked(_) => PublishError::Nacked {
+                    exchange: self.exchange.clone(),
+                },
+                other => PublishError::Broker(other),
+            })
     }
 
     /// The open confirm channel, or a new one with the exchange declared (or checked).
