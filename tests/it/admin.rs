@@ -338,3 +338,70 @@ async fn the_deliveries_command_shows_the_journal() {
     );
     broker.cleanup(&queue).await;
 }
+
+#[tokio::test]
+async fn deliveries_go_on_while_the_journal_database_is_down() {
+    let queue = unique_queue("journaldown");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    // Nothing listens on the journal's port: every write fails for the whole run.
+    let closed = free_port();
+    let text = format!(
+        "[broker]\nurl = \"{}\"\nqueue = \"{queue}\"\nshutdown_grace = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[journal]\nurl = \"postgres://postgres@127.0.0.1:{closed}/test\"\nbuffer = 50\n[channels.shop]\napp_id = \"A\"\nurl_policy = {{ schemes = [\"http\"], allow_private = true }}\nsigner = {{ secret = \"s\" }}\n",
+        amqp_url()
+    );
+    std::fs::write(&path, text).unwrap();
+    let bridge = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let total = 200;
+    for i in 0..total {
+        let body = queue_message(
+            "shop",
+            &receiver.url("/n"),
+            "MakeCode",
+            &json!({"bizContent": "{}"}),
+        );
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("j-{i}")), None)
+            .await;
+    }
+    eventually(Duration::from_secs(30), "all delivered", || async {
+        receiver.count() == total
+    })
+    .await;
+    let scrape = || async {
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(-1.0)
+        };
+        (
+            value("notify_journal_errors_total"),
+            value("notify_journal_dropped_total"),
+            value("notify_journal_lag"),
+        )
+    };
+    eventually(
+        Duration::from_secs(20),
+        "journal errors counted",
+        || async { scrape().await.0 >= 1.0 },
+    )
+    .await;
+    let (_, dropped, lag) = scrape().await;
+    // Nothing was written: every entry is either waiting (bounded) or counted as dropped.
+    assert_eq!(dropped + lag, total as f64, "dropped {dropped} + lag {lag}");
+    assert!(lag <= 50.0 + 500.0, "the buffer stays bounded: lag {lag}");
+    bridge.stop().await;
+    broker.cleanup(&queue).await;
+}
