@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing::{field, info, warn, Instrument, Span};
+use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{SendError, Sender, UrlRefused};
@@ -190,7 +190,9 @@ impl Pipeline {
         let (outcome, sent) = self.send(prepared).await;
         let verdict = decide(&channel, &outcome, attempt);
         match (&outcome, verdict) {
-            (Outcome::Delivered { status }, _) => info!(status, "delivered"),
+                        // Successes are counted in metrics and the journal; at info, one stderr write
+            // per message costs ~15% of the bridge's CPU at full rate (bench/FINDINGS.md).
+            (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
             (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
                 warn!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
             }
