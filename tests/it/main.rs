@@ -1,6 +1,7 @@
 //! Integration tests: the real RabbitMQ on 127.0.0.1:5672 and real HTTP receivers.
 
 mod bad_input;
+mod bench_smoke;
 mod cli;
 mod delivery;
 mod faults;
