@@ -8,13 +8,15 @@
 //! Layout: `run` (the scenarios of one run), `scenario` (one measurement), `load`
 //! (publisher), `sink` (HTTP receiver), `stats` and `report` (figures), `child` (consumer
 //! processes, /proc), `config` (the bridge's TOML), `openssl` (the RSA yardstick),
-//! `passthrough` (the baseline consumer).
+//! `passthrough` (the baseline consumer), `prepare` (the
+//! bridge's CPU work on one message, without I/O).
 
 mod child;
 mod config;
 mod load;
 mod openssl;
 mod passthrough;
+mod prepare;
 mod report;
 mod run;
 mod scenario;
@@ -41,6 +43,8 @@ struct Cli {
 enum Mode {
     /// The baseline consumer: consume → POST → ack (the bench starts it itself).
     Passthrough(passthrough::Args),
+    /// Time the bridge's parse → format → sign of one message, without I/O.
+    Prepare(prepare::Args),
 }
 
 #[tokio::main]
@@ -48,6 +52,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.mode {
         Some(Mode::Passthrough(args)) => passthrough::run(args).await,
+        Some(Mode::Prepare(args)) => prepare::run(args),
         None => run::bench(cli.opts).await,
     };
     match result {
