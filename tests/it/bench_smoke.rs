@@ -36,7 +36,7 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// 1 message in 10 goes to channel A, whose endpoint answers 500; the rest to md5.
 fn is_a(index: usize) -> bool {
-    index % 10 == 0
+    index.is_multiple_of(10)
 }
 
 #[tokio::test]
