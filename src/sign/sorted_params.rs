@@ -62,15 +62,34 @@ impl SortedParams {
         self.string_to_sign(fields, sign_field, MASK)
     }
 
+    /// The template with `{params}` and `{secret}` filled in one pass: a field value that
+    /// happens to hold the text `{secret}` is signed as sent (two chained `replace`s put
+    /// the secret into it), and no intermediate string is built.
     fn string_to_sign(
         &self,
         fields: &Map<String, Value>,
         sign_field: &str,
         secret: &str,
     ) -> String {
-        self.template
-            .replace("{params}", &params(fields, sign_field))
-            .replace("{secret}", secret)
+        let params = params(fields, sign_field);
+        let mut out = String::with_capacity(self.template.len() + params.len() + secret.len());
+        let mut rest = self.template.as_str();
+        while let Some(at) = rest.find('{') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            rest = if let Some(after) = tail.strip_prefix("{params}") {
+                out.push_str(&params);
+                after
+            } else if let Some(after) = tail.strip_prefix("{secret}") {
+                out.push_str(secret);
+                after
+            } else {
+                out.push('{');
+                &tail[1..]
+            };
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -141,6 +160,21 @@ mod tests {
         assert_eq!(
             signer(Hash::Md5, Case::Upper).explain(&f, "sign"),
             "appId=A&bizContent={}&key=******"
+        );
+    }
+
+    #[test]
+    fn the_template_is_filled_once() {
+        let f = fields(r#"{"memo":"{secret} {params}","a":"1"}"#);
+        let mut s = signer(Hash::Md5, Case::Upper);
+        assert_eq!(
+            s.explain(&f, "sign"),
+            "a=1&memo={secret} {params}&key=******"
+        );
+        s.template = "{{secret}}{params}|{secret}{".into();
+        assert_eq!(
+            s.explain(&f, "sign"),
+            "{******}a=1&memo={secret} {params}|******{"
         );
     }
 
