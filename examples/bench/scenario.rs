@@ -177,7 +177,7 @@ impl Harness {
             }
         };
         // `--wrap "valgrind --tool=callgrind"` runs the consumer under that command.
-        let mut argv: Vec<String> = self.wrap.iter().cloned().collect();
+        let mut argv: Vec<String> = self.wrap.to_vec();
         argv.push(program.to_string_lossy().into_owned());
         argv.extend(args);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
