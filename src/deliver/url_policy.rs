@@ -1,5 +1,7 @@
 //! Which `notifyUrl`s a channel may call (SPEC §7): scheme, host and address rules.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
@@ -78,7 +80,7 @@ impl UrlPolicy {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UrlRefused::ControlCharacter);
         }
-        let url = Url::parse(text).map_err(|_| UrlRefused::Malformed)?;
+        let url = parse_recent(text).ok_or(UrlRefused::Malformed)?;
         if !self.schemes.iter().any(|s| s == url.scheme()) {
             return Err(UrlRefused::Scheme(excerpt(url.scheme())));
         }
@@ -100,6 +102,29 @@ impl UrlPolicy {
         }
         Ok(url)
     }
+}
+
+/// Parses `text`, reusing this thread's last few results: a brand's `notifyUrl` rarely
+/// changes, and parsing it cost more than all of the policy's checks (~6k instructions).
+fn parse_recent(text: &str) -> Option<Url> {
+    /// URLs remembered per thread, and the longest one worth remembering.
+    const KEEP: usize = 8;
+    const LONGEST: usize = 2048;
+    thread_local! {
+        static RECENT: RefCell<VecDeque<(String, Url)>> = const { RefCell::new(VecDeque::new()) };
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, url)) = recent.iter().find(|(seen, _)| seen == text) {
+            return Some(url.clone());
+        }
+        let url = Url::parse(text).ok()?;
+        if text.len() <= LONGEST {
+            recent.truncate(KEEP - 1);
+            recent.push_front((text.to_owned(), url.clone()));
+        }
+        Some(url)
+    })
 }
 
 fn is_public_host(host: &Host<&str>, name: &str) -> bool {
@@ -190,6 +215,25 @@ mod tests {
             Err(UrlRefused::Credentials)
         );
         assert_eq!(p.check("not-a-url"), Err(UrlRefused::Malformed));
+    }
+
+    #[test]
+    fn remembered_urls_are_checked_like_new_ones() {
+        let strict = policy(&["notify.a.example"], false);
+        let open = policy(&[], true);
+        for _ in 0..3 {
+            assert!(strict.check("https://notify.a.example/cb?x=1").is_ok());
+            assert!(open.check("https://127.0.0.1/cb").is_ok());
+            assert!(matches!(
+                strict.check("https://127.0.0.1/cb"),
+                Err(UrlRefused::PrivateAddress(_) | UrlRefused::Host(_))
+            ));
+        }
+        for i in 0..20 {
+            let url = format!("https://notify.a.example/{i}");
+            assert_eq!(strict.check(&url).unwrap().as_str(), url);
+        }
+        assert_eq!(strict.check("not-a-url"), Err(UrlRefused::Malformed));
     }
 
     #[test]

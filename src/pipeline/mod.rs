@@ -190,7 +190,7 @@ impl Pipeline {
         let (outcome, sent) = self.send(prepared).await;
         let verdict = decide(&channel, &outcome, attempt);
         match (&outcome, verdict) {
-                        // Successes are counted in metrics and the journal; at info, one stderr write
+            // Successes are counted in metrics and the journal; at info, one stderr write
             // per message costs ~15% of the bridge's CPU at full rate (bench/FINDINGS.md).
             (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
             (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {

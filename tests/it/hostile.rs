@@ -14,7 +14,7 @@ use lapin::BasicProperties;
 use notify_bridge::message::MessageId;
 
 use crate::support::broker::TestBroker;
-use crate::support::process::{config_file, spawn_bridge, terminate, Reaped};
+use crate::support::process::{config_file, spawn_bridge, terminate};
 use crate::support::raw_amqp;
 use crate::support::receiver::Receiver;
 use crate::support::{eventually, settings, unique_queue, Bridge};
@@ -214,7 +214,7 @@ async fn deep_and_frame_sized_amqp_headers_neither_crash_nor_loop() {
     broker.declare(&queue).await;
     let receiver = Receiver::ok().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut bridge = Reaped(spawn_bridge(&config_file(dir.path(), CONFIG, &queue)));
+    let mut bridge = spawn_bridge(&config_file(dir.path(), CONFIG, &queue));
     let body = crate::queue_message(
         "good",
         &receiver.url("/n"),

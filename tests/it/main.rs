@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod bench_smoke;
 mod cli;
 mod delivery;
 mod faults;

@@ -14,7 +14,7 @@ pub fn config_file(dir: &Path, toml: &str, queue: &str) -> PathBuf {
 }
 
 /// Starts `notify-bridge run` on `config`, logs to a file in the config's folder.
-pub fn spawn_bridge(config: &Path) -> Child {
+pub fn spawn_bridge(config: &Path) -> Reaped {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -32,6 +32,7 @@ pub fn spawn_bridge(config: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Reaped)
         .expect("the bridge binary starts")
 }
 

@@ -1,0 +1,65 @@
+//! `bench`: throughput, latency and isolation of notify-bridge on this machine.
+//!
+//! Started by `bench/run.sh` (see `bench/README.md`): it runs the release bridge as a child
+//! process against the local RabbitMQ and an HTTP sink in this process, measures a
+//! pass-through consumer the same way as the baseline, and prints medians of each figure
+//! with a last line `RESULT key=value …`. `bench passthrough …` is that baseline consumer.
+//!
+//! Layout: `run` (the scenarios of one run), `scenario` (one measurement), `load`
+//! (publisher), `sink` (HTTP receiver), `stats` and `report` (figures), `child` (consumer
+//! processes, /proc), `config` (the bridge's TOML), `openssl` (the RSA yardstick),
+//! `passthrough` (the baseline consumer), `prepare` (the
+//! bridge's CPU work on one message, without I/O).
+
+mod child;
+mod config;
+mod load;
+mod openssl;
+mod passthrough;
+mod prepare;
+mod report;
+mod run;
+mod scenario;
+mod sink;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "Throughput, latency and isolation of notify-bridge (see bench/README.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    opts: run::Opts,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// The baseline consumer: consume → POST → ack (the bench starts it itself).
+    Passthrough(passthrough::Args),
+    /// Time the bridge's parse → format → sign of one message, without I/O.
+    Prepare(prepare::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.mode {
+        Some(Mode::Passthrough(args)) => passthrough::run(args).await,
+        Some(Mode::Prepare(args)) => prepare::run(args),
+        None => run::bench(cli.opts).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
