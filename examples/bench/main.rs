@@ -5,16 +5,18 @@
 //! pass-through consumer the same way as the baseline, and prints medians of each figure
 //! with a last line `RESULT key=value …`. `bench passthrough …` is that baseline consumer.
 //!
-//! Layout: `run` (the scenarios of one run), `scenario` (one measurement), `load`
-//! (publisher), `sink` (HTTP receiver), `stats` and `report` (figures), `child` (consumer
-//! processes, /proc), `config` (the bridge's TOML), `openssl` (the RSA yardstick),
-//! `passthrough` (the baseline consumer), `prepare` (the
-//! bridge's CPU work on one message, without I/O).
+//! Layout: `opts` (flags), `run` (the scenarios of one run), `noisy` (the noisy
+//! neighbour), `scenario` (one measurement), `load` (publisher), `sink` (HTTP receiver),
+//! `stats` and `report` (figures), `child` (consumer processes, /proc), `config` (the
+//! bridge's TOML), `openssl` (the RSA yardstick), `passthrough` (the baseline consumer),
+//! `prepare` (the bridge's CPU work on one message, without I/O).
 
 mod child;
 mod config;
 mod load;
+mod noisy;
 mod openssl;
+mod opts;
 mod passthrough;
 mod prepare;
 mod report;
@@ -36,7 +38,7 @@ struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
     #[command(flatten)]
-    opts: run::Opts,
+    opts: opts::Opts,
 }
 
 #[derive(Subcommand)]

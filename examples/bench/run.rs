@@ -1,107 +1,18 @@
 //! The benchmark proper: each run measures the baseline, the md5 channel (drained and
 //! paced), the rsa channel against OpenSSL, and the noisy neighbour; figures are medians.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::ValueEnum;
-
 use super::config::{self, Tuning};
 use super::load::{Publisher, Route, Target};
+use super::noisy;
 use super::openssl;
+use super::opts::{Opts, Scenario};
 use super::report::{number, Agg, Figures};
 use super::scenario::{Harness, Load, Measured, Under};
 use super::sink::Sink;
-use super::stats::retry_gap_ms;
-
-/// Command-line options of a benchmark run.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Opts {
-    /// Messages per throughput run.
-    #[arg(long, default_value_t = 20_000)]
-    pub messages: usize,
-    /// Messages per rsa run (default: half of --messages).
-    #[arg(long)]
-    pub rsa_messages: Option<usize>,
-    /// Messages per noisy-neighbour run, 1 in 10 for the failing channel A (default: half
-    /// of --messages).
-    #[arg(long)]
-    pub noisy_messages: Option<usize>,
-    /// AMQP channels the queue is filled over.
-    #[arg(long, default_value_t = 4)]
-    pub channels: usize,
-    /// Runs; each figure is the median over them.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-    /// Small and fast (200 messages, 1 run, short phases): checks the harness works.
-    #[arg(long)]
-    pub quick: bool,
-    #[arg(
-        long,
-        env = "NOTIFY_BRIDGE_TEST_AMQP",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    pub amqp: String,
-    /// The bridge binary (default: target/release/notify-bridge beside this program).
-    #[arg(long)]
-    pub bridge: Option<PathBuf>,
-    /// broker.prefetch of the bridge, and the baseline's prefetch.
-    #[arg(long, default_value_t = 256)]
-    pub prefetch: u16,
-    /// max_in_flight of each bridge channel, and the baseline's in-flight limit.
-    #[arg(long, default_value_t = 64)]
-    pub in_flight: usize,
-    /// How channel A misbehaves in the noisy-neighbour runs.
-    #[arg(long, value_delimiter = ',', default_values = ["hang", "fail"])]
-    pub noisy: Vec<NoisyMode>,
-    /// Seconds each paced (latency) run publishes for.
-    #[arg(long, default_value_t = 4.0)]
-    pub paced_secs: f64,
-    /// Seconds B gets to finish while A misbehaves; B's figures are taken as they are then.
-    #[arg(long, default_value_t = 20)]
-    pub noisy_deadline: u64,
-    /// Scenarios to run (paced needs md5, rsa runs OpenSSL too).
-    #[arg(long, value_delimiter = ',', default_values = ["baseline", "md5", "paced", "rsa", "noisy"])]
-    pub only: Vec<Scenario>,
-    /// RUST_LOG for the bridge (default: the bridge's own, `info,lapin=warn`).
-    #[arg(long)]
-    pub bridge_log: Option<String>,
-    /// Run each consumer under this command (split on spaces), e.g.
-    /// `--wrap "valgrind --tool=callgrind --callgrind-out-file=target/bench/cg.%p"`.
-    #[arg(long)]
-    pub wrap: Option<String>,
-    /// Where generated configs and consumer logs go (default: target/bench).
-    #[arg(long)]
-    pub workdir: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NoisyMode {
-    /// A's endpoint never answers within A's 2 s timeout.
-    Hang,
-    /// A's endpoint answers 500 at once.
-    Fail,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Scenario {
-    Baseline,
-    Md5,
-    Paced,
-    Rsa,
-    Noisy,
-}
-
-impl NoisyMode {
-    fn name(self) -> &'static str {
-        match self {
-            NoisyMode::Hang => "hang",
-            NoisyMode::Fail => "fail",
-        }
-    }
-}
 
 /// Runs the benchmark and prints its report; the last line is `RESULT …`.
 pub async fn bench(mut opts: Opts) -> anyhow::Result<()> {
@@ -240,7 +151,7 @@ async fn one_run(h: &Harness, opts: &Opts, figures: &mut Figures) -> anyhow::Res
     if wants(Scenario::Noisy) {
         let pace = md5_rate.map(|r| r / 2.0);
         for mode in &opts.noisy {
-            noisy(h, opts, *mode, pace, figures).await?;
+            noisy::run(h, opts, *mode, pace, figures).await?;
         }
     }
     Ok(())
@@ -284,7 +195,7 @@ fn print_drain(name: &str, m: &Measured, baseline: Option<f64>) {
 }
 
 /// CPU per message of the consumer, the broker and the sink together.
-fn machine_cpu_us(m: &Measured) -> f64 {
+pub fn machine_cpu_us(m: &Measured) -> f64 {
     m.consumer_cpu_us + m.broker_cpu_us + m.bench_cpu_us
 }
 
@@ -335,7 +246,7 @@ async fn paced(
 }
 
 /// p99 latency, infinite when more than 1% never arrived.
-fn censored_p99(s: &super::stats::Summary) -> f64 {
+pub fn censored_p99(s: &super::stats::Summary) -> f64 {
     if s.missing * 100 > s.expected {
         f64::INFINITY
     } else {
@@ -374,139 +285,4 @@ async fn openssl_rate(cores: usize, seconds: u32) -> anyhow::Result<f64> {
     tokio::task::spawn_blocking(move || openssl::rsa2048_sign_rate(cores, seconds))
         .await?
         .map_err(anyhow::Error::msg)
-}
-
-/// Channel A misbehaves (1 message in 10) while B is healthy: B's throughput and, paced,
-/// its latency, each against B alone; and A's messages must all be retried or parked.
-async fn noisy(
-    h: &Harness,
-    opts: &Opts,
-    mode: NoisyMode,
-    pace: Option<f64>,
-    figures: &mut Figures,
-) -> anyhow::Result<()> {
-    let n = opts.noisy_messages.unwrap_or(opts.messages / 2).max(10);
-    let key = |what: &str| format!("noisy_{}_{what}", mode.name());
-    let deadline = Duration::from_secs(opts.noisy_deadline);
-    let solo = h
-        .measure(
-            Under::Bridge,
-            &neighbours(h, mode, n, false, None, deadline),
-        )
-        .await?;
-    let mixed = h
-        .measure(Under::Bridge, &neighbours(h, mode, n, true, None, deadline))
-        .await?;
-    let ratio = mixed.summary.rate / solo.summary.rate.max(f64::MIN_POSITIVE);
-    let a = account_for_a(n, &mixed);
-    println!(
-        "  noisy {}: B alone {:.0} msg/s; with A {:.0} msg/s ({ratio:.2}), B {}/{} in {} s; A: {} sent, {} retried or parked ({} parked), {} lost; retry gap median {}",
-        mode.name(), solo.summary.rate, mixed.summary.rate, mixed.summary.delivered,
-        mixed.summary.expected, opts.noisy_deadline, a.sent, a.kept, a.parked, a.lost,
-        a.gap_ms.map_or("-".into(), |g| format!("{g:.0} ms"))
-    );
-    figures.add(&key("b_ratio"), Agg::Median, ratio);
-    figures.add(&key("a_lost"), Agg::Sum, a.lost as f64);
-    figures.add(&key("b_lost"), Agg::Sum, lost_b(n, &mixed) as f64);
-    if let Some(gap) = a.gap_ms {
-        figures.add(&key("a_retry_gap_ms"), Agg::Median, gap);
-    }
-    let Some(rate) = pace else {
-        return Ok(());
-    };
-    let paced_n = (rate * opts.paced_secs).ceil() as usize;
-    let solo = h
-        .measure(
-            Under::Bridge,
-            &neighbours(h, mode, paced_n, false, Some(rate), deadline),
-        )
-        .await?;
-    let mixed = h
-        .measure(
-            Under::Bridge,
-            &neighbours(h, mode, paced_n, true, Some(rate), deadline),
-        )
-        .await?;
-    let (p99_solo, p99_mixed) = (censored_p99(&solo.summary), censored_p99(&mixed.summary));
-    println!(
-        "  noisy {} paced at {rate:.0}/s: B alone p99 {p99_solo:.1} ms; with A p99 {p99_mixed:.1} ms ({}/{} of B arrived)",
-        mode.name(), mixed.summary.delivered, mixed.summary.expected
-    );
-    figures.add(&key("b_p99_ms"), Agg::Median, p99_mixed);
-    figures.add(
-        &key("b_p99_ratio"),
-        Agg::Median,
-        p99_mixed / p99_solo.max(0.001),
-    );
-    Ok(())
-}
-
-/// Message `i` goes to A when `i % 10 == 0` (left out when `with_a` is false), else to B.
-fn neighbours(
-    h: &Harness,
-    mode: NoisyMode,
-    n: usize,
-    with_a: bool,
-    pace: Option<f64>,
-    deadline: Duration,
-) -> Load {
-    let a_url = h.sink.url(&format!("/{}/a", mode.name()));
-    let b_url = h.sink.url("/ok/b");
-    let route: Arc<Route> = Arc::new(move |i| {
-        let (channel, url) = match is_a(i) {
-            true if !with_a => return None,
-            true => (config::NOISY_A, &a_url),
-            false => (config::HEALTHY_B, &b_url),
-        };
-        Some(Target {
-            channel: channel.into(),
-            url: url.clone(),
-            third: false,
-        })
-    });
-    Load {
-        name: if with_a { "noisy" } else { "solo" },
-        n,
-        route,
-        healthy: Arc::new(|i| !is_a(i)),
-        // Drained: wait for A's first retry too, to time it against A's schedule.
-        retried: (with_a && pace.is_none()).then(|| Arc::new(is_a) as Arc<_>),
-        pace,
-        deadline,
-    }
-}
-
-fn is_a(index: usize) -> bool {
-    index.is_multiple_of(10)
-}
-
-/// Where A's messages ended up.
-struct AccountA {
-    sent: usize,
-    /// Still in the main queue, a retry queue or the parking lot after the run.
-    kept: usize,
-    parked: usize,
-    lost: usize,
-    gap_ms: Option<f64>,
-}
-
-fn account_for_a(n: usize, m: &Measured) -> AccountA {
-    let a: HashSet<u32> = (0..n).filter(|&i| is_a(i)).map(|i| i as u32).collect();
-    let kept = a.intersection(&m.left_in_queues).count();
-    AccountA {
-        sent: a.len(),
-        kept,
-        parked: a.intersection(&m.parked).count(),
-        lost: a.len() - kept,
-        gap_ms: retry_gap_ms(&m.arrivals, is_a),
-    }
-}
-
-/// B's messages that neither arrived nor are still queued.
-fn lost_b(n: usize, m: &Measured) -> usize {
-    let arrived: HashSet<u32> = m.arrivals.iter().map(|a| a.index).collect();
-    (0..n as u32)
-        .filter(|&i| !is_a(i as usize))
-        .filter(|i| !arrived.contains(i) && !m.left_in_queues.contains(i))
-        .count()
 }

@@ -84,12 +84,30 @@ impl Harness {
     /// Runs `load` through `under` and measures it.
     pub async fn measure(&self, under: Under, load: &Load) -> anyhow::Result<Measured> {
         let queue = format!("bench.{}.{:08x}", load.name, rand::random::<u32>());
-        let tag = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
         let config = self.workdir.join(format!("{queue}.toml"));
         std::fs::write(
             &config,
             bridge_toml(&self.amqp, &queue, self.tuning, &self.fixtures),
         )?;
+        let measured = self.measure_on(under, load, &queue, &config).await;
+        if measured.is_err() {
+            // Whatever went wrong, leave no filled queue behind on the broker.
+            self.publisher
+                .delete(&self.queues_of(&queue, &config))
+                .await;
+        }
+        measured
+    }
+
+    async fn measure_on(
+        &self,
+        under: Under,
+        load: &Load,
+        queue: &str,
+        config: &std::path::Path,
+    ) -> anyhow::Result<Measured> {
+        let (queue, config) = (queue.to_owned(), config.to_owned());
+        let tag = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
         self.publisher.declare(&queue).await?;
         self.sink.reset(load.n);
         if load.pace.is_none() {
