@@ -49,10 +49,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         .await
         .map_err(|source| RunError::AdminBind { addr, source })?;
     let stop = CancellationToken::new();
+    let mut callbacks = Vec::new();
     let inbound = match settings.inbound.receivers.is_empty() {
         true => None,
         false => {
             let server = Server::bind(&settings).await?;
+            for name in settings.inbound.receivers.keys() {
+                if let Some(stats) = server.stats(name) {
+                    callbacks.push((name.clone(), stats));
+                }
+            }
             Some(tokio::spawn(server.serve(stop.clone().cancelled_owned())))
         }
     };
@@ -70,6 +76,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             token,
             journal_writer: journal.clone(),
             journal: reader,
+            callbacks,
         },
         stop.clone(),
     ));

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::inbound::StatsSnapshot;
 use crate::pipeline::{Handled, Outcome, Verdict};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +29,12 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiverResult {
+    receiver: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
     result: &'static str,
 }
@@ -44,6 +51,7 @@ pub struct Metrics {
     journal_lag: Gauge,
     journal_dropped: Counter<u64, AtomicU64>,
     journal_errors: Counter<u64, AtomicU64>,
+    callbacks: Family<ReceiverResult, Counter<u64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -107,6 +115,12 @@ impl Metrics {
             "Journal write errors",
             journal_errors.clone(),
         );
+        let callbacks = Family::<ReceiverResult, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "callbacks",
+            "Provider callbacks by receiver and result (received, published, duplicate, malformed, bad_signature, replayed, too_large, unavailable)",
+            callbacks.clone(),
+        );
         Self {
             registry,
             attempts,
@@ -118,6 +132,7 @@ impl Metrics {
             journal_lag,
             journal_dropped,
             journal_errors,
+            callbacks,
         }
     }
 
@@ -175,6 +190,30 @@ impl Metrics {
         self.journal_errors
             .inner()
             .store(errors, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Mirrors one inbound receiver's counters.
+    pub fn set_callbacks(&self, receiver: &str, stats: &StatsSnapshot) {
+        let results = [
+            ("received", stats.received),
+            ("published", stats.published),
+            ("duplicate", stats.duplicates),
+            ("malformed", stats.malformed),
+            ("bad_signature", stats.bad_signature),
+            ("replayed", stats.replayed),
+            ("too_large", stats.too_large),
+            ("unavailable", stats.unavailable),
+        ];
+        for (result, n) in results {
+            let label = ReceiverResult {
+                receiver: receiver.to_owned(),
+                result,
+            };
+            self.callbacks
+                .get_or_create(&label)
+                .inner()
+                .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The Prometheus text exposition.

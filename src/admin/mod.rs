@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::inbound::Stats;
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct AdminState {
     /// The writer's counters, for the journal metrics.
     pub journal_writer: Journal,
     pub journal: Arc<Reader>,
+    /// Each inbound receiver's counters, by name.
+    pub callbacks: Vec<(String, Arc<Stats>)>,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -77,6 +80,9 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     for (channel, n) in state.live.current().pipeline.in_flight() {
         state.metrics.set_in_flight(&channel, n);
+    }
+    for (receiver, stats) in &state.callbacks {
+        state.metrics.set_callbacks(receiver, &stats.snapshot());
     }
     let journal = &state.journal_writer;
     state

@@ -63,7 +63,7 @@ impl Pipeline {
             .channels
             .values()
             .map(|c| {
-                // The line behind the limit is as long as the limit: a hanging brand holds
+                // The line behind the limit is as long as the limit: a stalled brand holds
                 // at most twice its max_in_flight of the prefetch window.
                 let limit = Limiter::new(c.max_in_flight, c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
@@ -229,6 +229,7 @@ impl Pipeline {
         {
             Ok(answer) => {
                 let outcome = if channel.success.holds(answer.status, &answer.body) {
+                    limit.progressed();
                     Outcome::Delivered {
                         status: answer.status,
                     }
@@ -285,7 +286,7 @@ impl Pipeline {
     pub fn in_flight(&self) -> Vec<(String, usize)> {
         self.channels
             .iter()
-            .map(|(id, (channel, limit))| (id.clone(), limit.in_flight(channel.max_in_flight)))
+            .map(|(id, (_, limit))| (id.clone(), limit.in_flight()))
             .collect()
     }
 }

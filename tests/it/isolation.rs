@@ -74,13 +74,14 @@ async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
     let parked = broker.drain(&dead).await;
     assert_eq!(parked.len(), a_count);
     assert!(parked.iter().all(|p| p.headers["x-notify-attempt"] == "2"));
-    // Only 4 in flight and 4 in line: the rest of the 60 went through the defer queue.
+    // Once the hanging channel is stalled (no success for 1 s) only 4 are in flight and 4
+    // in line: most of the 60 went through the defer queue at some attempt.
     let deferred = parked
         .iter()
         .filter(|p| p.headers.contains_key("x-notify-deferrals"))
         .count();
     assert!(
-        deferred >= a_count - 8,
+        deferred >= a_count / 2,
         "{deferred} of {a_count} were deferred"
     );
     assert!(parked[0].headers["x-notify-error"].contains("timed out"));
