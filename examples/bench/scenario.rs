@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_bridge::consume::settle::retry_queue;
+use notify_bridge::consume::settle::{defer_queue, retry_queue};
 use notify_bridge::settings::Settings;
 
 use super::child::{broker_pid, cpu_time_of, Consumer};
@@ -279,6 +279,8 @@ impl Harness {
                     .map(|step| retry_queue(queue, step)),
             );
         }
+        // A saturated, stalled channel's surplus waits here, unattempted (not lost).
+        queues.push(defer_queue(queue));
         queues.push(format!("{queue}.dead"));
         queues.push(queue.to_owned());
         queues
