@@ -28,12 +28,20 @@ type Headers = BTreeMap<ShortString, AMQPValue>;
 pub struct Settler {
     channel: Channel,
     queue: String,
+    /// Named once here, not per message.
+    defer: String,
+    dead: String,
 }
 
 impl Settler {
     /// `queue` is the main queue; retry queues and the parking lot are named after it.
     pub fn new(channel: Channel, queue: String) -> Self {
-        Self { channel, queue }
+        Self {
+            channel,
+            defer: defer_queue(&queue),
+            dead: format!("{queue}.dead"),
+            queue,
+        }
     }
 
     /// Sends `delivery` to the retry queue of `step`, due back after `wait`.
@@ -48,15 +56,8 @@ impl Settler {
     ) -> Result<(), BrokerError> {
         let mut headers = self.headers(delivery, handled, attempt);
         headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number + 1));
-        // Per-message expiration carries jitter and Retry-After; the queue's TTL caps it.
-        let properties = delivery
-            .properties
-            .clone()
-            .with_message_id(ShortString::from(id.as_str()))
-            .with_expiration(wait.as_millis().to_string().into())
-            .with_headers(FieldTable::from(headers));
         let queue = retry_queue(&self.queue, step);
-        broker::publish_confirmed(&self.channel, &queue, &delivery.data, properties).await
+        self.send(delivery, id, headers, Some(wait), &queue).await
     }
 
     /// Sends an unattempted `delivery` to the defer queue for `wait`; its attempt is unchanged.
@@ -69,14 +70,8 @@ impl Settler {
     ) -> Result<(), BrokerError> {
         let mut headers = original_headers(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
-        let properties = delivery
-            .properties
-            .clone()
-            .with_message_id(ShortString::from(id.as_str()))
-            .with_expiration(wait.as_millis().to_string().into())
-            .with_headers(FieldTable::from(headers));
-        let queue = defer_queue(&self.queue);
-        broker::publish_confirmed(&self.channel, &queue, &delivery.data, properties).await
+        self.send(delivery, id, headers, Some(wait), &self.defer)
+            .await
     }
 
     /// Parks `delivery` in `<queue>.dead` with why, how often and when it was tried.
@@ -89,28 +84,38 @@ impl Settler {
     ) -> Result<(), BrokerError> {
         let mut headers = self.headers(delivery, handled, attempt);
         headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number));
-        headers.insert(
-            "x-notify-last-attempt-at".into(),
-            AMQPValue::LongLongInt(now_ms()),
-        );
-        headers.insert(
-            "x-notify-parked-at".into(),
-            AMQPValue::LongLongInt(now_ms()),
-        );
+        let now = AMQPValue::LongLongInt(now_ms());
+        headers.insert("x-notify-last-attempt-at".into(), now.clone());
+        headers.insert("x-notify-parked-at".into(), now);
         if let Some(channel) = &handled.channel {
             text(&mut headers, "x-notify-channel", channel);
         }
         if let Some(kind) = handled.notify_type {
             text(&mut headers, "x-notify-type", kind.as_str());
         }
-        // The id travels with the message so a replay keeps the identity brands dedupe on.
-        let properties = delivery
+        self.send(delivery, id, headers, None, &self.dead).await
+    }
+
+    /// Re-publishes the original body with `headers`, confirmed. The id travels with the
+    /// message so a retry or replay keeps the identity brands dedupe on; a per-message
+    /// expiration carries jitter and Retry-After (the holding queue's TTL caps it).
+    async fn send(
+        &self,
+        delivery: &Delivery,
+        id: &MessageId,
+        headers: Headers,
+        expiration: Option<Duration>,
+        queue: &str,
+    ) -> Result<(), BrokerError> {
+        let mut properties = delivery
             .properties
             .clone()
             .with_message_id(ShortString::from(id.as_str()))
             .with_headers(FieldTable::from(headers));
-        let dead = format!("{}.dead", self.queue);
-        broker::publish_confirmed(&self.channel, &dead, &delivery.data, properties).await
+        if let Some(wait) = expiration {
+            properties = properties.with_expiration(wait.as_millis().to_string().into());
+        }
+        broker::publish_confirmed(&self.channel, queue, &delivery.data, properties).await
     }
 
     /// The original headers plus the last error and status, and when the first attempt was.
