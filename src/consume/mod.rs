@@ -4,6 +4,7 @@
 //! delivered, or confirmed by the broker into a retry queue or the parking lot. Anything
 //! else stays unacked and returns to the queue when the channel closes.
 
+pub mod acks;
 pub mod broker;
 pub mod headers;
 pub mod parking_lot;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,6 +26,7 @@ use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::BadInput;
 use crate::pipeline::{Handled, Pipeline, Verdict};
+use acks::Acks;
 pub use broker::BrokerError;
 use settle::{attempt_of, Settler};
 
@@ -83,6 +85,7 @@ impl Consumer {
         let settler = Arc::new(Settler::new(publish, broker.queue.clone()));
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
+        let (acks, ack_task) = Acks::start(consume.clone(), failed.clone());
         let tracker = TaskTracker::new();
         let result = loop {
             let next = tokio::select! {
@@ -98,13 +101,14 @@ impl Consumer {
             // Each message keeps the configuration it started with, across a reload.
             let pipeline = Arc::clone(&self.live.current().pipeline);
             let settler = Arc::clone(&settler);
+            let acks = acks.clone();
             let report = Report {
                 metrics: Arc::clone(&self.metrics),
                 journal: self.journal.clone(),
             };
             let failed = failed.clone();
             tracker.spawn(async move {
-                if let Err(e) = settle_one(&pipeline, &settler, &report, delivery).await {
+                if let Err(e) = settle_one(&pipeline, &settler, &acks, &report, delivery).await {
                     error!(error = %e, "cannot settle a message; reconnecting so it returns to the queue");
                     failed.cancel();
                 }
@@ -122,9 +126,19 @@ impl Consumer {
         {
             warn!(grace = ?broker.shutdown_grace, "grace period over; unfinished messages return to the queue");
         }
+        // The acks still owed leave before the channel closes; a message whose ack could
+        // not be sent returns to the queue with the channel, to be delivered again.
+        drop(acks);
+        let acked = ack_task.finish().await;
+        if let Err(e) = &acked {
+            warn!(error = %e, "could not ack settled messages; they return to the queue");
+        }
         let _ = consume.close(200, "shutting down".into()).await;
         let _ = connection.close(200, "shutting down".into()).await;
-        result
+        match (result, acked) {
+            (Ok(()), Err(e)) => Err(BrokerError::Channel(e)),
+            (result, _) => result,
+        }
     }
 }
 
@@ -132,6 +146,7 @@ impl Consumer {
 async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,
+    acks: &Acks,
     report: &Report,
     mut delivery: Delivery,
 ) -> Result<(), BrokerError> {
@@ -148,7 +163,7 @@ async fn settle_one(
         headers::discard(std::mem::take(&mut delivery.properties));
         let handled = Handled::bad(bad);
         settler.park(&delivery, &id, &handled, attempt).await?;
-        ack(&delivery).await?;
+        acks.settled(delivery.delivery_tag);
         report.handled(&id, attempt, &handled, &delivery);
         return Ok(());
     }
@@ -173,19 +188,9 @@ async fn settle_one(
         Verdict::Defer { wait } => settler.defer(&delivery, &id, attempt, wait).await?,
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
-    ack(&delivery).await?;
+    acks.settled(delivery.delivery_tag);
     report.handled(&id, attempt, &handled, &delivery);
     Ok(())
-}
-
-/// Acks a delivery whose outcome is now durable.
-async fn ack(delivery: &Delivery) -> Result<(), BrokerError> {
-    delivery
-        .acker
-        .ack(BasicAckOptions::default())
-        .await
-        .map(|_| ())
-        .map_err(BrokerError::Channel)
 }
 
 /// Where the outcome of a settled message is reported: metrics and the journal.
