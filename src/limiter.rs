@@ -1,76 +1,113 @@
 //! Per-channel concurrency: at most `max_in_flight` requests, and a line behind them that
-//! is bounded only while the channel is stalled.
+//! exists only while the channel is making progress.
 //!
 //! A brand that hangs or keeps failing would otherwise collect every prefetched delivery in
-//! its line while healthy brands starve. When a channel has had no success for [`STALL`]
-//! while busy, messages past its line are deferred back to the broker instead (see
-//! `Verdict::Defer`), so it holds at most `max_in_flight + max_waiting` of the prefetch
-//! window. A channel that is succeeding, however busy, keeps its whole line: deferring its
-//! surplus would only delay it.
+//! its line while healthy brands starve. A channel that has had no success for its stall
+//! time while all its slots are taken is *stalled*: it keeps no line at all, and the
+//! messages that were waiting leave it, to be deferred back to the broker (see
+//! `Verdict::Defer`). A stalled brand holds at most `max_in_flight` of the prefetch window.
+//! A channel that is succeeding, however busy, keeps its whole line: deferring its surplus
+//! would only delay it.
+//!
+//! The stall time follows the brand's own pace: four times its typical time to a success,
+//! within [`STALL_MIN`, `STALL_MAX`]. A fast brand that stops answering is noticed within
+//! a quarter of a second, before its line can fill the window; a slow but healthy one is
+//! not mistaken for a dead one.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-/// How long a busy channel may go without a success before its line is bounded.
-pub const STALL: Duration = Duration::from_secs(1);
+/// The shortest stall time, used too while a brand has not succeeded yet.
+pub const STALL_MIN: Duration = Duration::from_millis(250);
+/// The longest stall time, however slow the brand usually is.
+pub const STALL_MAX: Duration = Duration::from_secs(1);
+/// How often a message in line checks whether its channel has stalled.
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// One channel's limiter.
 #[derive(Debug)]
 pub struct Limiter {
     permits: Semaphore,
     max_in_flight: usize,
-    waiting: AtomicUsize,
-    max_waiting: usize,
     started: Instant,
     /// Milliseconds after `started` of the last success, or of the start of a busy spell.
     progress_ms: AtomicU64,
+    /// A moving average of the time successful requests took, in microseconds; 0 = none yet.
+    typical_us: AtomicU64,
 }
 
 impl Limiter {
-    pub fn new(max_in_flight: usize, max_waiting: usize) -> Self {
+    pub fn new(max_in_flight: usize) -> Self {
         Self {
             permits: Semaphore::new(max_in_flight),
             max_in_flight,
-            waiting: AtomicUsize::new(0),
-            max_waiting,
             started: Instant::now(),
             progress_ms: AtomicU64::new(0),
+            typical_us: AtomicU64::new(0),
         }
     }
 
-    /// A slot to send in, waiting in line if needed; `None` when the channel is stalled and
-    /// its line is full.
+    /// A slot to send in, waiting in line if needed; `None` when the channel is stalled.
     pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         if let Ok(permit) = self.permits.try_acquire() {
-            if self.permits.available_permits() + 1 == self.max_in_flight {
+            if self.in_flight() == 1 {
                 // The first request of a busy spell: the stall clock starts now, not at the
                 // last success of an earlier spell.
-                self.progressed();
+                self.mark_progress();
             }
             return Some(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting && self.stalled() {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if self.stalled() {
             return None;
         }
-        let permit = self.permits.acquire().await.ok();
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit
+        // Pinned once, so a message keeps its place in line across the checks.
+        let acquire = self.permits.acquire();
+        tokio::pin!(acquire);
+        loop {
+            tokio::select! {
+                permit = &mut acquire => return permit.ok(),
+                _ = tokio::time::sleep(RECHECK) => {
+                    if self.stalled() {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 
-    /// Records a delivered request: the channel is making progress.
-    pub fn progressed(&self) {
+    /// Records a delivered request and how long it took: the channel is making progress.
+    pub fn succeeded(&self, took: Duration) {
+        self.mark_progress();
+        let took_us = took.as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        // Racing updates may lose one sample; an average of many does not mind.
+        let typical = match self.typical_us.load(Ordering::Relaxed) {
+            0 => took_us,
+            typical => (typical * 7 + took_us) / 8,
+        };
+        self.typical_us.store(typical.max(1), Ordering::Relaxed);
+    }
+
+    fn mark_progress(&self) {
         self.progress_ms.store(self.now_ms(), Ordering::Release);
     }
 
+    /// No success for the stall time while every slot is taken.
     fn stalled(&self) -> bool {
+        if self.permits.available_permits() > 0 {
+            return false;
+        }
         let since = self
             .now_ms()
             .saturating_sub(self.progress_ms.load(Ordering::Acquire));
-        since > STALL.as_millis() as u64
+        since > self.stall_after().as_millis() as u64
+    }
+
+    fn stall_after(&self) -> Duration {
+        let typical = Duration::from_micros(self.typical_us.load(Ordering::Relaxed));
+        (typical * 4).clamp(STALL_MIN, STALL_MAX)
     }
 
     fn now_ms(&self) -> u64 {
@@ -89,48 +126,70 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    async fn with_one_waiting(limiter: &Arc<Limiter>) -> tokio::task::JoinHandle<bool> {
-        let waiter = {
-            let limiter = Arc::clone(limiter);
-            tokio::spawn(async move { limiter.acquire().await.is_some() })
-        };
-        while limiter.waiting.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
-        waiter
+    /// Waits in line; once sent, holds the slot for `hold` and succeeds.
+    fn in_line(limiter: &Arc<Limiter>, hold: Duration) -> tokio::task::JoinHandle<bool> {
+        let limiter = Arc::clone(limiter);
+        tokio::spawn(async move {
+            let Some(_permit) = limiter.acquire().await else {
+                return false;
+            };
+            tokio::time::sleep(hold).await;
+            limiter.succeeded(hold);
+            true
+        })
+    }
+
+    // Paused time: the clock jumps, no test waits for a stall.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_channel_sends_its_line_away_and_keeps_none() {
+        let limiter = Arc::new(Limiter::new(1));
+        let first = limiter.acquire().await.expect("a free slot");
+        assert_eq!(limiter.in_flight(), 1);
+        let waiter = in_line(&limiter, Duration::ZERO);
+        tokio::time::sleep(STALL_MIN / 2).await;
+        assert!(!waiter.is_finished(), "not stalled yet: it waits");
+        tokio::time::sleep(STALL_MIN).await;
+        assert!(!waiter.await.unwrap(), "stalled: the one in line leaves");
+        assert!(limiter.acquire().await.is_none(), "and no new one waits");
+        drop(first);
+        assert!(
+            limiter.acquire().await.is_some(),
+            "a free slot is taken even so: that is how a stalled brand is probed"
+        );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stalled_channel_bounds_its_line() {
-        let limiter = Arc::new(Limiter::new(1, 1));
+    async fn a_succeeding_channel_keeps_its_whole_line() {
+        let limiter = Arc::new(Limiter::new(1));
         let first = limiter.acquire().await.expect("a free slot");
-        assert_eq!(limiter.in_flight(), 1);
-        let waiter = with_one_waiting(&limiter).await;
-        // Paused time: the clock jumps, no test waits a second.
-        tokio::time::advance(STALL * 2).await;
-        assert!(
-            limiter.acquire().await.is_none(),
-            "stalled and the line is full: defer"
-        );
+        // Ten in line, each sent in turn and succeeding within the stall time: the last
+        // waits longer than any stall time, but the channel never stalls.
+        let hold = STALL_MIN / 2;
+        let waiters: Vec<_> = (0..10).map(|_| in_line(&limiter, hold)).collect();
+        tokio::time::sleep(hold).await;
+        limiter.succeeded(hold);
         drop(first);
-        assert!(waiter.await.unwrap(), "the one in line gets the slot");
+        for waiter in waiters {
+            assert!(
+                waiter.await.unwrap(),
+                "not deferred: the channel makes progress"
+            );
+        }
     }
 
-    #[tokio::test]
-    async fn a_succeeding_channel_keeps_its_whole_line() {
-        let limiter = Arc::new(Limiter::new(1, 1));
-        let first = limiter.acquire().await.expect("a free slot");
-        let waiter = with_one_waiting(&limiter).await;
-        limiter.progressed();
-        let third = {
-            let limiter = Arc::clone(&limiter);
-            tokio::spawn(async move { limiter.acquire().await.is_some() })
-        };
-        drop(first);
-        assert!(waiter.await.unwrap());
-        assert!(
-            third.await.unwrap(),
-            "not deferred: the channel is making progress"
-        );
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_brand_gets_a_longer_stall_time() {
+        let limiter = Limiter::new(1);
+        assert_eq!(limiter.stall_after(), STALL_MIN, "no success yet");
+        limiter.succeeded(Duration::from_millis(200));
+        assert_eq!(limiter.stall_after(), Duration::from_millis(800));
+        for _ in 0..50 {
+            limiter.succeeded(Duration::from_secs(5));
+        }
+        assert_eq!(limiter.stall_after(), STALL_MAX);
+        for _ in 0..50 {
+            limiter.succeeded(Duration::from_millis(1));
+        }
+        assert_eq!(limiter.stall_after(), STALL_MIN);
     }
 }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing::{debug, field, info, warn, Instrument, Span};
+use tokio::sync::Semaphore;
+use tracing::{debug, field, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{SendError, Sender, UrlRefused};
@@ -54,6 +55,9 @@ pub struct Pipeline {
     schemas: Arc<Schemas>,
     sender: Sender,
     max_message_bytes: usize,
+    /// RSA signatures being made at once: one per core. More would only queue on the
+    /// blocking pool, each holding a signed request whose timestamp ages meanwhile.
+    signing: Arc<Semaphore>,
 }
 
 impl Pipeline {
@@ -63,9 +67,7 @@ impl Pipeline {
             .channels
             .values()
             .map(|c| {
-                // The line behind the limit is as long as the limit: a stalled brand holds
-                // at most twice its max_in_flight of the prefetch window.
-                let limit = Limiter::new(c.max_in_flight, c.max_in_flight);
+                let limit = Limiter::new(c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
             })
             .collect();
@@ -74,6 +76,7 @@ impl Pipeline {
             schemas: Arc::new(Schemas::load()),
             sender,
             max_message_bytes: settings.broker.max_message_bytes,
+            signing: Arc::new(Semaphore::new(cores())),
         }
     }
 
@@ -113,31 +116,28 @@ impl Pipeline {
         })
     }
 
-    /// Routes inline, then builds; RSA signing runs on the blocking pool, not a reactor thread.
-    async fn prepare_async(
-        &self,
-        id: &MessageId,
-        body: &[u8],
-        content_type: Option<&str>,
-    ) -> Result<Prepared, BadInput> {
-        // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
-        id.check()?;
-        let routed = self.route(body, content_type)?;
+    /// Formats and signs, stamped with the current time; RSA signing runs on the blocking
+    /// pool, not a reactor thread.
+    async fn build_now(&self, id: &MessageId, routed: Routed) -> Result<Prepared, BadInput> {
         let pins = Pins::now();
         if !routed.channel.signer.is_expensive() {
             return build(&self.schemas, routed, id, &pins, false);
         }
+        let channel = routed.channel.id.clone();
+        let failed = |reason: String| BadInput::Unsignable {
+            channel: channel.clone(),
+            reason,
+        };
+        let Ok(_core) = self.signing.acquire().await else {
+            return Err(failed("the signing pool is closed".into()));
+        };
+        // Stamped once a core is free, so the timestamp does not age in the queue.
+        let pins = Pins::now();
         let schemas = Arc::clone(&self.schemas);
         let id = id.clone();
-        let channel = routed.channel.id.clone();
         tokio::task::spawn_blocking(move || build(&schemas, routed, &id, &pins, false))
             .await
-            .unwrap_or_else(|e| {
-                Err(BadInput::Unsignable {
-                    channel,
-                    reason: format!("signing task failed: {e}"),
-                })
-            })
+            .unwrap_or_else(|e| Err(failed(format!("signing task failed: {e}"))))
     }
 
     /// Handles one message off the queue, within a span carrying its id, channel and type.
@@ -167,15 +167,47 @@ impl Pipeline {
         content_type: Option<&str>,
         attempt: Attempt,
     ) -> Handled {
-        let mut prepared = match self.prepare_async(id, body, content_type).await {
-            Ok(p) => p,
+        // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
+        let routed = match id
+            .check()
+            .map_err(BadInput::from)
+            .and_then(|()| self.route(body, content_type))
+        {
+            Ok(routed) => routed,
             Err(bad) => {
-                warn!(reason = bad.code(), error = %bad, "bad input; parking");
-                return Handled::bad(bad);
+                let handled = Handled::bad(bad);
+                log(&handled.outcome, handled.verdict);
+                return handled;
             }
         };
-        let channel = Arc::clone(&prepared.channel);
-        let notify_type = prepared.message.notify_type;
+        let channel = Arc::clone(&routed.channel);
+        let notify_type = routed.message.notify_type;
+        Span::current()
+            .record("channel", channel.id.as_str())
+            .record("notify_type", notify_type.as_str());
+        let handled = |outcome: Outcome, sent: Option<Sent>| {
+            let verdict = decide(&channel, &outcome, attempt);
+            log(&outcome, verdict);
+            Handled {
+                outcome,
+                verdict,
+                channel: Some(channel.id.clone()),
+                notify_type: Some(notify_type),
+                sent,
+            }
+        };
+        // The slot is taken before signing: a message that is then deferred costs no
+        // signature, and a signed one goes out at once, its timestamp fresh.
+        let Some((_, limit)) = self.channels.get(&channel.id) else {
+            return handled(Outcome::Deferred, None);
+        };
+        let Some(_permit) = limit.acquire().await else {
+            return handled(Outcome::Deferred, None);
+        };
+        let mut prepared = match self.build_now(id, routed).await {
+            Ok(p) => p,
+            Err(bad) => return handled(Outcome::Bad(bad), None),
+        };
         if channel.notify_id_header {
             // Lets a brand tell a retry from a duplicate of the first attempt.
             let number = attempt.number.to_string();
@@ -184,41 +216,13 @@ impl Pipeline {
                 .headers
                 .push(("X-Notify-Attempt".into(), number));
         }
-        Span::current()
-            .record("channel", channel.id.as_str())
-            .record("notify_type", notify_type.as_str());
-        let (outcome, sent) = self.send(prepared).await;
-        let verdict = decide(&channel, &outcome, attempt);
-        match (&outcome, verdict) {
-            // Successes are counted in metrics and the journal; at info, one stderr write
-            // per message costs ~15% of the bridge's CPU at full rate (bench/FINDINGS.md).
-            (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
-            (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
-                warn!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
-            }
-            (Outcome::Failed { status, error, .. }, _) => {
-                warn!(status, error = %error, "delivery failed; parking")
-            }
-            (Outcome::Deferred, _) => info!("channel saturated; deferred"),
-            (Outcome::Bad(_), _) => {}
-        }
-        Handled {
-            outcome,
-            verdict,
-            channel: Some(channel.id.clone()),
-            notify_type: Some(notify_type),
-            sent,
-        }
+        let (outcome, sent) = self.send(prepared, limit).await;
+        handled(outcome, sent)
     }
 
-    async fn send(&self, prepared: Prepared) -> (Outcome, Option<Sent>) {
+    /// Sends within the channel's slot and judges the answer by its success rule.
+    async fn send(&self, prepared: Prepared, limit: &Limiter) -> (Outcome, Option<Sent>) {
         let channel = &prepared.channel;
-        let Some((_, limit)) = self.channels.get(&channel.id) else {
-            return (Outcome::Deferred, None);
-        };
-        let Some(_permit) = limit.acquire().await else {
-            return (Outcome::Deferred, None);
-        };
         let url = prepared.request.url.to_string();
         let started = Instant::now();
         let allow_private = channel.url_policy.allow_private;
@@ -229,7 +233,7 @@ impl Pipeline {
         {
             Ok(answer) => {
                 let outcome = if channel.success.holds(answer.status, &answer.body) {
-                    limit.progressed();
+                    limit.succeeded(answer.latency);
                     Outcome::Delivered {
                         status: answer.status,
                     }
@@ -289,6 +293,29 @@ impl Pipeline {
             .map(|(id, (_, limit))| (id.clone(), limit.in_flight()))
             .collect()
     }
+}
+
+/// One line for each outcome an operator may need to see.
+fn log(outcome: &Outcome, verdict: Verdict) {
+    match (outcome, verdict) {
+        // Successes and deferrals are counted in metrics (and successes in the journal); at
+        // info, one stderr write per message costs ~15% of the bridge's CPU at full rate
+        // (bench/FINDINGS.md). A stalled channel shows in its failures' warnings.
+        (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
+        (Outcome::Deferred, _) => debug!("channel stalled; deferred"),
+        (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
+            warn!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
+        }
+        (Outcome::Failed { status, error, .. }, _) => {
+            warn!(status, error = %error, "delivery failed; parking")
+        }
+        (Outcome::Bad(bad), _) => warn!(reason = bad.code(), error = %bad, "bad input; parking"),
+    }
+}
+
+/// The cores this process may use: how many signatures are worth making at once.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The start of a response body, single-line, for headers and logs.
