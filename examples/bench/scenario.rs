@@ -85,11 +85,19 @@ impl Harness {
     pub async fn measure(&self, under: Under, load: &Load) -> anyhow::Result<Measured> {
         let queue = format!("bench.{}.{:08x}", load.name, rand::random::<u32>());
         let config = self.workdir.join(format!("{queue}.toml"));
-        std::fs::write(
-            &config,
-            bridge_toml(&self.amqp, &queue, self.tuning, &self.fixtures),
-        )?;
+        // A journal of its own per run: one shared across runs grows, and so would the
+        // cost of writing to it, run after run.
+        let journal = self.workdir.join(format!("{queue}.db"));
+        let toml = bridge_toml(&self.amqp, &queue, self.tuning, &self.fixtures);
+        let toml = format!(
+            "{toml}\n[journal]\nurl = \"sqlite://{}\"\n",
+            journal.display()
+        );
+        std::fs::write(&config, toml)?;
         let measured = self.measure_on(under, load, &queue, &config).await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+        }
         if measured.is_err() {
             // Whatever went wrong, leave no filled queue behind on the broker.
             self.publisher
