@@ -7,14 +7,17 @@
 //! is sent only when nothing below it is still being handled. A message that takes long (a
 //! hanging brand's, for its whole timeout) would hold back every ack behind it and, with
 //! them, the prefetch window; so a settled tag that has waited [`LINGER`] behind an
-//! unsettled one is acked on its own.
+//! unsettled one is acked on its own, and once the front has not moved for [`LINGER`] the
+//! tags settling behind it are acked on their own at once: while such a message sits at
+//! the front, acks go out one by one, as they did before batching.
 //!
 //! The durability rule is unchanged: a tag is handed over only once its outcome is
 //! durable; the acks only leave later, and together.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use lapin::options::BasicAckOptions;
 use lapin::Channel;
 use tokio::sync::mpsc;
@@ -25,6 +28,15 @@ use tokio_util::sync::CancellationToken;
 /// How long a settled delivery waits for the ones before it before it is acked alone.
 pub const LINGER: Duration = Duration::from_millis(10);
 
+/// Why the acks owed could not all be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error("the broker channel refused an ack: {0}")]
+    Channel(#[from] lapin::Error),
+    #[error("the ack task panicked")]
+    Panicked,
+}
+
 /// Where settled deliveries are handed over to be acked.
 #[derive(Clone)]
 pub struct Acks {
@@ -32,36 +44,45 @@ pub struct Acks {
 }
 
 /// The task sending the acks of one consume channel.
-pub struct AckTask(JoinHandle<Result<(), lapin::Error>>);
+pub struct AckTask {
+    task: JoinHandle<Result<(), AckError>>,
+    stop: CancellationToken,
+}
 
 impl Acks {
-    /// Starts the ack task of `channel`, whose delivery tags count up from 1. Should an
-    /// ack fail, it cancels `failed`: the unacked messages return only once the channel
-    /// is closed, so the consumer must reconnect.
+    /// Starts the ack task of `channel`, whose delivery tags count up from 1. Should it
+    /// fail, it cancels `failed`: unacked messages return only once the channel is closed,
+    /// so the consumer must reconnect.
     pub fn start(channel: Channel, failed: CancellationToken) -> (Self, AckTask) {
         let (settled, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let acking = std::panic::AssertUnwindSafe(run(rx, ChannelAcks(channel), stop.clone()));
         let task = tokio::spawn(async move {
-            let result = run(rx, ChannelAcks(channel)).await;
+            let result = match acking.catch_unwind().await {
+                Ok(acked) => acked.map_err(AckError::from),
+                Err(_) => Err(AckError::Panicked),
+            };
             if result.is_err() {
                 failed.cancel();
             }
             result
         });
-        (Self { settled }, AckTask(task))
+        (Self { settled }, AckTask { task, stop })
     }
 
-    /// Hands over a delivery whose outcome is durable. After the task has stopped (its
-    /// channel failed) the delivery stays unacked and returns with the channel.
+    /// Hands over a delivery whose outcome is durable. Once the task has stopped, the
+    /// delivery stays unacked and returns to the queue with the channel.
     pub fn settled(&self, tag: u64) {
         let _ = self.settled.send(tag);
     }
 }
 
 impl AckTask {
-    /// Sends the acks still owed once every [`Acks`] handle is gone; `Err` when the channel
-    /// failed to take one.
-    pub async fn finish(self) -> Result<(), lapin::Error> {
-        self.0.await.unwrap_or(Ok(()))
+    /// Sends at once the acks owed for what has been handed over, and stops; what is
+    /// handed over later stays unacked.
+    pub async fn finish(self) -> Result<(), AckError> {
+        self.stop.cancel();
+        self.task.await.unwrap_or(Err(AckError::Panicked))
     }
 }
 
@@ -82,78 +103,132 @@ impl AckSink for ChannelAcks {
 struct Ledger {
     /// Every tag below this one is acked.
     front: u64,
-    /// Settled, not acked, at or past `front`: when each was handed over.
-    settled: BTreeMap<u64, Instant>,
-    /// Acked alone, past `front`.
-    acked_alone: BTreeSet<u64>,
+    /// When `front` last moved.
+    front_moved_at: Instant,
+    /// Settled, not acked, at or past `front`.
+    settled: BTreeSet<u64>,
+    /// When each settled tag was handed over, oldest first; acked ones are skipped lazily.
+    arrivals: VecDeque<(u64, Instant)>,
+    /// Runs of tags acked alone past `front`, first → last: as many entries as gaps, not
+    /// as tags, however long one message holds the front.
+    acked_alone: BTreeMap<u64, u64>,
 }
 
 impl Ledger {
     fn new() -> Self {
         Self {
             front: 1,
-            settled: BTreeMap::new(),
-            acked_alone: BTreeSet::new(),
+            front_moved_at: Instant::now(),
+            settled: BTreeSet::new(),
+            arrivals: VecDeque::new(),
+            acked_alone: BTreeMap::new(),
+        }
+    }
+
+    fn settle(&mut self, tag: u64, now: Instant) {
+        if tag >= self.front && self.settled.insert(tag) {
+            self.arrivals.push_back((tag, now));
         }
     }
 
     /// Moves the front past every settled or acked tag; returns the highest tag a
     /// `multiple` ack must name to ack the settled ones it passed.
-    fn advance(&mut self) -> Option<u64> {
-        let mut highest = None;
+    fn advance(&mut self, now: Instant) -> Option<u64> {
+        let (was, mut highest) = (self.front, None);
         loop {
-            if self.settled.remove(&self.front).is_some() {
+            if self.settled.remove(&self.front) {
                 highest = Some(self.front);
-            } else if !self.acked_alone.remove(&self.front) {
-                return highest;
+                self.front += 1;
+            } else if let Some(last) = self.acked_alone.remove(&self.front) {
+                self.front = last + 1;
+            } else {
+                break;
             }
-            self.front += 1;
         }
+        if self.front != was {
+            self.front_moved_at = now;
+        }
+        highest
     }
 
-    /// Settled tags that have waited behind an unsettled one for `linger` by `now`.
-    fn overdue(&self, now: Instant, linger: Duration) -> Vec<u64> {
-        self.settled
-            .iter()
-            .filter(|(_, &since)| now.duration_since(since) >= linger)
-            .map(|(&tag, _)| tag)
-            .collect()
+    /// Takes the settled tags that have waited `linger` by `now`, to be acked alone.
+    fn take_overdue(&mut self, now: Instant, linger: Duration) -> Vec<u64> {
+        let mut overdue = Vec::new();
+        while let Some(&(tag, since)) = self.arrivals.front() {
+            if self.settled.contains(&tag) && now.duration_since(since) < linger {
+                break;
+            }
+            self.arrivals.pop_front();
+            if self.settled.remove(&tag) {
+                overdue.push(tag);
+            }
+        }
+        overdue
+    }
+
+    fn acked_alone(&mut self, tag: u64) {
+        let before = self
+            .acked_alone
+            .range(..tag)
+            .next_back()
+            .filter(|&(_, &last)| last + 1 == tag)
+            .map(|(&first, _)| first);
+        let last = self.acked_alone.remove(&(tag + 1)).unwrap_or(tag);
+        self.acked_alone.insert(before.unwrap_or(tag), last);
     }
 
     /// When the longest-waiting settled tag becomes overdue.
-    fn next_due(&self, linger: Duration) -> Option<Instant> {
-        self.settled.values().min().map(|&since| since + linger)
+    fn next_due(&mut self, linger: Duration) -> Option<Instant> {
+        while let Some(&(tag, since)) = self.arrivals.front() {
+            if self.settled.contains(&tag) {
+                return Some(since + linger);
+            }
+            self.arrivals.pop_front();
+        }
+        None
     }
 }
 
 async fn run(
     mut rx: mpsc::UnboundedReceiver<u64>,
     mut sink: impl AckSink,
+    stop: CancellationToken,
 ) -> Result<(), lapin::Error> {
     let mut ledger = Ledger::new();
-    let mut open = true;
+    let (mut open, mut stopping) = (true, false);
     while open || !ledger.settled.is_empty() {
         let due = ledger.next_due(LINGER);
         tokio::select! {
             tag = rx.recv(), if open => match tag {
-                Some(tag) => { ledger.settled.insert(tag, Instant::now()); }
+                Some(tag) => ledger.settle(tag, Instant::now()),
                 None => open = false,
             },
+            // What was handed over is still in the channel: take it, then nothing more.
+            _ = stop.cancelled(), if !stopping => {
+                stopping = true;
+                rx.close();
+            }
             _ = sleep_until(due) => {}
         }
         // Whatever else is ready joins this batch.
         while let Ok(tag) = rx.try_recv() {
-            ledger.settled.insert(tag, Instant::now());
+            ledger.settle(tag, Instant::now());
         }
-        if let Some(tag) = ledger.advance() {
+        let now = Instant::now();
+        if let Some(tag) = ledger.advance(now) {
             sink.ack(tag, true).await?;
         }
-        // Once no more will come, nothing is worth waiting for.
-        let linger = if open { LINGER } else { Duration::ZERO };
-        for tag in ledger.overdue(Instant::now(), linger) {
-            ledger.settled.remove(&tag);
+        // Nothing is worth waiting for once no more will come, or behind a front that has
+        // not moved for a while: the message there may take its whole timeout.
+        let stuck = now.duration_since(ledger.front_moved_at) >= LINGER;
+        let linger = if open && !stuck {
+            LINGER
+        } else {
+            Duration::ZERO
+        };
+        for tag in ledger.take_overdue(now, linger) {
             sink.ack(tag, false).await?;
-            ledger.acked_alone.insert(tag);
+            ledger.acked_alone(tag);
         }
     }
     Ok(())
@@ -171,37 +246,41 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    /// Records each ack with the (paused) time it was sent.
+    /// Records each ack.
     #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<(u64, bool, Instant)>>>);
+    struct Recorder(Arc<Mutex<Vec<(u64, bool)>>>);
 
     impl AckSink for Recorder {
         async fn ack(&mut self, tag: u64, multiple: bool) -> Result<(), lapin::Error> {
-            self.0.lock().unwrap().push((tag, multiple, Instant::now()));
+            self.0.lock().unwrap().push((tag, multiple));
             Ok(())
         }
     }
 
     impl Recorder {
         fn acks(&self) -> Vec<(u64, bool)> {
-            self.0
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|&(t, m, _)| (t, m))
-                .collect()
+            self.0.lock().unwrap().clone()
         }
     }
 
-    fn start() -> (
-        mpsc::UnboundedSender<u64>,
-        Recorder,
-        JoinHandle<Result<(), lapin::Error>>,
-    ) {
+    struct Running {
+        tx: mpsc::UnboundedSender<u64>,
+        recorder: Recorder,
+        stop: CancellationToken,
+        task: JoinHandle<Result<(), lapin::Error>>,
+    }
+
+    fn start() -> Running {
         let (tx, rx) = mpsc::unbounded_channel();
         let recorder = Recorder::default();
-        let task = tokio::spawn(run(rx, recorder.clone()));
-        (tx, recorder, task)
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(rx, recorder.clone(), stop.clone()));
+        Running {
+            tx,
+            recorder,
+            stop,
+            task,
+        }
     }
 
     /// Lets the ack task run until it waits again, without moving the paused clock.
@@ -213,71 +292,120 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_settled_run_at_the_front_is_acked_by_one_frame() {
-        let (tx, recorder, task) = start();
+        let r = start();
         for tag in [3, 1, 2, 4] {
-            tx.send(tag).unwrap();
+            r.tx.send(tag).unwrap();
         }
         settle_down().await;
-        assert_eq!(recorder.acks(), vec![(4, true)]);
-        drop(tx);
-        task.await.unwrap().unwrap();
-        assert_eq!(recorder.acks(), vec![(4, true)], "nothing owed at the end");
+        assert_eq!(r.recorder.acks(), vec![(4, true)]);
+        drop(r.tx);
+        r.task.await.unwrap().unwrap();
+        assert_eq!(
+            r.recorder.acks(),
+            vec![(4, true)],
+            "nothing owed at the end"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_tag_behind_an_unsettled_one_is_acked_alone_after_the_linger() {
-        let (tx, recorder, task) = start();
+        let r = start();
         // 1 is still being handled (a hanging brand's message): 2 and 3 may not wait for it.
-        tx.send(2).unwrap();
-        tx.send(3).unwrap();
+        r.tx.send(2).unwrap();
+        r.tx.send(3).unwrap();
         settle_down().await;
         assert!(
-            recorder.acks().is_empty(),
+            r.recorder.acks().is_empty(),
             "a multiple ack of 3 would ack 1 too"
         );
         tokio::time::sleep(LINGER + Duration::from_millis(1)).await;
-        assert_eq!(recorder.acks(), vec![(2, false), (3, false)]);
+        assert_eq!(r.recorder.acks(), vec![(2, false), (3, false)]);
         // 1 settles, then 4: the front moves past the acked 2 and 3; one ack of 4 covers 1.
-        tx.send(1).unwrap();
-        tx.send(4).unwrap();
+        r.tx.send(1).unwrap();
+        r.tx.send(4).unwrap();
         settle_down().await;
-        assert_eq!(recorder.acks()[2..], [(4, true)]);
+        assert_eq!(r.recorder.acks()[2..], [(4, true)]);
         // Settled out of order but together: one ack.
-        tx.send(6).unwrap();
-        tx.send(5).unwrap();
+        r.tx.send(6).unwrap();
+        r.tx.send(5).unwrap();
         settle_down().await;
-        assert_eq!(recorder.acks()[3..], [(6, true)]);
-        drop(tx);
-        task.await.unwrap().unwrap();
+        assert_eq!(r.recorder.acks()[3..], [(6, true)]);
+        drop(r.tx);
+        r.task.await.unwrap().unwrap();
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_front_passing_only_lone_acks_sends_nothing() {
-        let (tx, recorder, task) = start();
-        tx.send(2).unwrap();
+    async fn the_front_passing_a_lone_ack_names_the_last_unacked_tag() {
+        let r = start();
+        r.tx.send(2).unwrap();
         tokio::time::sleep(LINGER * 2).await;
-        assert_eq!(recorder.acks(), vec![(2, false)]);
-        tx.send(1).unwrap();
+        assert_eq!(r.recorder.acks(), vec![(2, false)]);
+        r.tx.send(1).unwrap();
         settle_down().await;
         // 1 is acked by name: naming 2 (already acked) would be an unknown tag to the broker.
-        assert_eq!(recorder.acks(), vec![(2, false), (1, true)]);
-        drop(tx);
-        task.await.unwrap().unwrap();
+        assert_eq!(r.recorder.acks(), vec![(2, false), (1, true)]);
+        drop(r.tx);
+        r.task.await.unwrap().unwrap();
     }
 
     #[tokio::test(start_paused = true)]
-    async fn on_shutdown_what_is_owed_goes_at_once_and_the_unsettled_stay_unacked() {
-        let (tx, recorder, task) = start();
-        tx.send(1).unwrap();
-        tx.send(3).unwrap();
-        drop(tx);
+    async fn behind_a_front_stuck_for_the_linger_tags_are_acked_at_once() {
+        let r = start();
+        tokio::time::sleep(LINGER).await;
+        // 1 has been out for a while (a hanging brand's message): no point waiting for it.
+        r.tx.send(2).unwrap();
+        settle_down().await;
+        assert_eq!(r.recorder.acks(), vec![(2, false)]);
+        // Once it settles, the front moves, and the next gap gets its linger again.
+        r.tx.send(1).unwrap();
+        r.tx.send(4).unwrap();
+        settle_down().await;
+        assert_eq!(r.recorder.acks(), vec![(2, false), (1, true)]);
+        tokio::time::sleep(LINGER).await;
+        settle_down().await;
+        assert_eq!(r.recorder.acks()[2..], [(4, false)]);
+        drop(r.tx);
+        r.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_sends_what_is_owed_at_once_and_leaves_the_unsettled_unacked() {
+        let r = start();
+        r.tx.send(1).unwrap();
+        r.tx.send(3).unwrap();
+        settle_down().await;
         let started = Instant::now();
-        task.await.unwrap().unwrap();
-        assert_eq!(recorder.acks(), vec![(1, true), (3, false)]);
+        // A clone of the sender lives on (a message still being handled): stop anyway.
+        r.stop.cancel();
+        r.task.await.unwrap().unwrap();
+        assert_eq!(r.recorder.acks(), vec![(1, true), (3, false)]);
         assert_eq!(
             Instant::now(),
             started,
             "no linger once nothing more can come"
         );
+        assert!(
+            r.tx.send(2).is_err(),
+            "2 settles too late: it stays unacked"
+        );
+    }
+
+    #[test]
+    fn lone_acks_behind_a_stuck_front_are_kept_as_runs() {
+        let mut ledger = Ledger::new();
+        for tag in (2..1000).rev().chain([5000, 4999]) {
+            ledger.acked_alone(tag);
+        }
+        assert_eq!(
+            ledger
+                .acked_alone
+                .iter()
+                .map(|(&a, &b)| (a, b))
+                .collect::<Vec<_>>(),
+            [(2, 999), (4999, 5000)]
+        );
+        ledger.settle(1, Instant::now());
+        assert_eq!(ledger.advance(Instant::now()), Some(1));
+        assert_eq!(ledger.front, 1000, "past the run in one step");
     }
 }

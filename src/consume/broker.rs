@@ -28,6 +28,8 @@ pub enum BrokerError {
     ConsumerEnded,
     #[error("a message could not be settled; stopped so unacked messages return to the queue")]
     SettleFailed,
+    #[error("settled messages could not be acked ({0}); they return to the queue")]
+    Acks(#[from] super::acks::AckError),
     #[error("publish to `{0}` went over a channel without confirms")]
     Unconfirmed(String),
     #[error("publish to `{0}` was not routed (does the queue exist?)")]

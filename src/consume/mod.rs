@@ -108,10 +108,16 @@ impl Consumer {
             };
             let failed = failed.clone();
             tracker.spawn(async move {
-                if let Err(e) = settle_one(&pipeline, &settler, &acks, &report, delivery).await {
-                    error!(error = %e, "cannot settle a message; reconnecting so it returns to the queue");
-                    failed.cancel();
-                }
+                let settling = settle_one(&pipeline, &settler, &acks, &report, delivery);
+                // A panic past the pipeline's own guard would leave a tag never settled:
+                // reconnect, so the message returns and the ack front starts afresh.
+                let error = match std::panic::AssertUnwindSafe(settling).catch_unwind().await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+                };
+                error!(error = %error, "cannot settle a message; reconnecting so it returns to the queue");
+                failed.cancel();
             });
         };
         self.live.set_consuming(false);
@@ -126,23 +132,20 @@ impl Consumer {
         {
             warn!(grace = ?broker.shutdown_grace, "grace period over; unfinished messages return to the queue");
         }
-        // The acks still owed leave before the channel closes; a message whose ack could
-        // not be sent returns to the queue with the channel, to be delivered again.
+        // The acks owed leave before the channel closes. A message still running past the
+        // grace, or whose ack could not be sent, returns to the queue with the channel.
         drop(acks);
-        let acked = ack_task.finish().await;
+        let acked = ack_task.finish().await.map_err(BrokerError::from);
         if let Err(e) = &acked {
-            warn!(error = %e, "could not ack settled messages; they return to the queue");
+            warn!(error = %e, "could not ack every settled message");
         }
         let _ = consume.close(200, "shutting down".into()).await;
         let _ = connection.close(200, "shutting down".into()).await;
-        match (result, acked) {
-            (Ok(()), Err(e)) => Err(BrokerError::Channel(e)),
-            (result, _) => result,
-        }
+        result.and(acked)
     }
 }
 
-/// Handles one delivery and acks it once its outcome is durable.
+/// Handles one delivery and, once its outcome is durable, hands it over to be acked.
 async fn settle_one(
     pipeline: &Pipeline,
     settler: &Settler,

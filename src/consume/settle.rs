@@ -17,7 +17,7 @@ use crate::retry::step_name;
 pub const ATTEMPT: &str = "x-notify-attempt";
 /// Header: epoch ms of the first attempt.
 pub const FIRST_ATTEMPT_AT: &str = "x-notify-first-attempt-at";
-/// Header: times the message was deferred unattempted (its channel was saturated).
+/// Header: times the message was deferred unattempted (its channel was stalled).
 pub const DEFERRALS: &str = "x-notify-deferrals";
 const ERROR: &str = "x-notify-error";
 const STATUS: &str = "x-notify-status";
@@ -151,7 +151,7 @@ pub fn retry_queue(queue: &str, step: Duration) -> String {
     format!("{queue}.retry.{}", step_name(step))
 }
 
-/// `<queue>.retry.defer`: where saturated channels' surplus waits, unattempted.
+/// `<queue>.retry.defer`: where stalled channels' surplus waits, unattempted.
 pub fn defer_queue(queue: &str) -> String {
     format!("{queue}.retry.defer")
 }
