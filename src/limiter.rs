@@ -11,14 +11,17 @@
 //!
 //! The stall time follows the brand's own pace: four times its typical time to a success,
 //! within [`STALL_MIN`, `STALL_MAX`]. A fast brand that stops answering is noticed within
-//! a quarter of a second, before its line can fill the window; a slow but healthy one is
-//! not mistaken for a dead one.
+//! a quarter of a second, before its line can fill the window; a brand that is slow every
+//! time gets up to a second. The price: a brand that pauses for longer than its stall time
+//! has the messages waiting for it deferred, to come back after about one timeout — a
+//! delay, never a loss, and no attempt spent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
+use tracing::{info, warn};
 
 /// The shortest stall time, used too while a brand has not succeeded yet.
 pub const STALL_MIN: Duration = Duration::from_millis(250);
@@ -30,8 +33,16 @@ const RECHECK: Duration = Duration::from_millis(50);
 /// One channel's limiter.
 #[derive(Debug)]
 pub struct Limiter {
+    channel: String,
     permits: Semaphore,
     max_in_flight: usize,
+    /// Slots taken; counted apart from the semaphore so that exactly one request sees
+    /// the start of a busy spell.
+    busy: AtomicUsize,
+    /// Whether the stall has been logged and not yet the recovery.
+    stall_reported: AtomicBool,
+    /// Whether the last request that ended failed (and none has succeeded since).
+    failing: AtomicBool,
     started: Instant,
     /// Milliseconds after `started` of the last success, or of the start of a busy spell.
     progress_ms: AtomicU64,
@@ -40,10 +51,14 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(max_in_flight: usize) -> Self {
+    pub fn new(channel: &str, max_in_flight: usize) -> Self {
         Self {
+            channel: channel.to_owned(),
             permits: Semaphore::new(max_in_flight),
             max_in_flight,
+            busy: AtomicUsize::new(0),
+            stall_reported: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
             started: Instant::now(),
             progress_ms: AtomicU64::new(0),
             typical_us: AtomicU64::new(0),
@@ -51,14 +66,9 @@ impl Limiter {
     }
 
     /// A slot to send in, waiting in line if needed; `None` when the channel is stalled.
-    pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
+    pub async fn acquire(&self) -> Option<Slot<'_>> {
         if let Ok(permit) = self.permits.try_acquire() {
-            if self.in_flight() == 1 {
-                // The first request of a busy spell: the stall clock starts now, not at the
-                // last success of an earlier spell.
-                self.mark_progress();
-            }
-            return Some(permit);
+            return Some(self.slot(permit));
         }
         if self.stalled() {
             return None;
@@ -68,7 +78,7 @@ impl Limiter {
         tokio::pin!(acquire);
         loop {
             tokio::select! {
-                permit = &mut acquire => return permit.ok(),
+                permit = &mut acquire => return permit.ok().map(|p| self.slot(p)),
                 _ = tokio::time::sleep(RECHECK) => {
                     if self.stalled() {
                         return None;
@@ -78,9 +88,35 @@ impl Limiter {
         }
     }
 
+    fn slot<'a>(&'a self, permit: SemaphorePermit<'a>) -> Slot<'a> {
+        if self.busy.fetch_add(1, Ordering::AcqRel) == 0 && !self.failing.load(Ordering::Acquire) {
+            // The first request of a busy spell: the stall clock starts now, not at the
+            // last success of an earlier spell. Unless that spell ended in failures: a
+            // hanging brand's slots all come free together when its requests time out,
+            // and must not earn it a fresh line each time.
+            self.mark_progress();
+        }
+        Slot {
+            limiter: self,
+            _permit: permit,
+        }
+    }
+
+    /// Records a request that failed: timed out, could not connect, or was answered with
+    /// a failure.
+    pub fn failed(&self) {
+        self.failing.store(true, Ordering::Release);
+    }
+
     /// Records a delivered request and how long it took: the channel is making progress.
     pub fn succeeded(&self, took: Duration) {
         self.mark_progress();
+        self.failing.store(false, Ordering::Release);
+        if self.stall_reported.load(Ordering::Relaxed)
+            && self.stall_reported.swap(false, Ordering::AcqRel)
+        {
+            info!(channel = %self.channel, "channel recovered: a request succeeded; its line is open again");
+        }
         let took_us = took.as_micros().min(u128::from(u64::MAX / 8)) as u64;
         // Racing updates may lose one sample; an average of many does not mind.
         let typical = match self.typical_us.load(Ordering::Relaxed) {
@@ -102,7 +138,18 @@ impl Limiter {
         let since = self
             .now_ms()
             .saturating_sub(self.progress_ms.load(Ordering::Acquire));
-        since > self.stall_after().as_millis() as u64
+        let after = self.stall_after();
+        let stalled = since > after.as_millis() as u64;
+        if stalled && !self.stall_reported.swap(true, Ordering::AcqRel) {
+            // Once per stall: what follows (deferrals) is counted in the metrics.
+            warn!(
+                channel = %self.channel,
+                stall_after = ?after,
+                in_flight = self.max_in_flight,
+                "channel stalled: no success while every slot is taken; deferring what cannot be sent"
+            );
+        }
+        stalled
     }
 
     fn stall_after(&self) -> Duration {
@@ -116,8 +163,19 @@ impl Limiter {
 
     /// Requests being sent now.
     pub fn in_flight(&self) -> usize {
-        self.max_in_flight
-            .saturating_sub(self.permits.available_permits())
+        self.busy.load(Ordering::Acquire)
+    }
+}
+
+/// A taken slot, given back when dropped.
+pub struct Slot<'a> {
+    limiter: &'a Limiter,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.limiter.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -142,7 +200,7 @@ mod tests {
     // Paused time: the clock jumps, no test waits for a stall.
     #[tokio::test(start_paused = true)]
     async fn a_stalled_channel_sends_its_line_away_and_keeps_none() {
-        let limiter = Arc::new(Limiter::new(1));
+        let limiter = Arc::new(Limiter::new("test", 1));
         let first = limiter.acquire().await.expect("a free slot");
         assert_eq!(limiter.in_flight(), 1);
         let waiter = in_line(&limiter, Duration::ZERO);
@@ -159,8 +217,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn slots_freed_by_failures_do_not_restart_the_stall_clock() {
+        let limiter = Arc::new(Limiter::new("test", 1));
+        let first = limiter.acquire().await.expect("a free slot");
+        tokio::time::sleep(STALL_MIN * 2).await;
+        // The hanging request times out: its slot comes free, the next one takes it.
+        limiter.failed();
+        drop(first);
+        let _probe = limiter.acquire().await.expect("a free slot");
+        assert!(
+            limiter.acquire().await.is_none(),
+            "still stalled: no line forms behind the probe"
+        );
+        limiter.succeeded(Duration::from_millis(10));
+        let waiter = in_line(&limiter, Duration::ZERO);
+        tokio::time::sleep(STALL_MIN / 2).await;
+        assert!(!waiter.is_finished(), "recovered: it waits in line again");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_succeeding_channel_keeps_its_whole_line() {
-        let limiter = Arc::new(Limiter::new(1));
+        let limiter = Arc::new(Limiter::new("test", 1));
         let first = limiter.acquire().await.expect("a free slot");
         // Ten in line, each sent in turn and succeeding within the stall time: the last
         // waits longer than any stall time, but the channel never stalls.
@@ -179,7 +256,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_brand_gets_a_longer_stall_time() {
-        let limiter = Limiter::new(1);
+        let limiter = Limiter::new("test", 1);
         assert_eq!(limiter.stall_after(), STALL_MIN, "no success yet");
         limiter.succeeded(Duration::from_millis(200));
         assert_eq!(limiter.stall_after(), Duration::from_millis(800));

@@ -192,7 +192,7 @@ pub struct Attempt {
     pub number: u32,
     /// Epoch ms of the first attempt, once there has been one.
     pub first_at_ms: Option<u64>,
-    /// Times it was deferred unattempted because its channel was saturated.
+    /// Times it was deferred unattempted because its channel was stalled.
     pub deferrals: u32,
 }
 

@@ -55,8 +55,10 @@ pub struct Pipeline {
     schemas: Arc<Schemas>,
     sender: Sender,
     max_message_bytes: usize,
-    /// RSA signatures being made at once: one per core. More would only queue on the
-    /// blocking pool, each holding a signed request whose timestamp ages meanwhile.
+    /// RSA signatures being made at once: two per core. Many more only queue on the
+    /// blocking pool (each an extra thread and its memory); one per core leaves a core
+    /// idle between one signature and the next, which measured 35% slower
+    /// (bench/FINDINGS.md).
     signing: Arc<Semaphore>,
 }
 
@@ -67,7 +69,7 @@ impl Pipeline {
             .channels
             .values()
             .map(|c| {
-                let limit = Limiter::new(c.max_in_flight);
+                let limit = Limiter::new(&c.id, c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
             })
             .collect();
@@ -76,7 +78,7 @@ impl Pipeline {
             schemas: Arc::new(Schemas::load()),
             sender,
             max_message_bytes: settings.broker.max_message_bytes,
-            signing: Arc::new(Semaphore::new(cores())),
+            signing: Arc::new(Semaphore::new(2 * cores())),
         }
     }
 
@@ -238,6 +240,7 @@ impl Pipeline {
                         status: answer.status,
                     }
                 } else {
+                    limit.failed();
                     Outcome::Failed {
                         status: Some(answer.status),
                         error: format!(
@@ -269,6 +272,7 @@ impl Pipeline {
                 (Outcome::Bad(bad), None)
             }
             Err(e) => {
+                limit.failed();
                 let outcome = Outcome::Failed {
                     status: None,
                     error: e.to_string(),
@@ -313,7 +317,7 @@ fn log(outcome: &Outcome, verdict: Verdict) {
     }
 }
 
-/// The cores this process may use: how many signatures are worth making at once.
+/// The cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -22,7 +22,7 @@ pub enum Outcome {
     },
     /// The message can never be delivered as it stands.
     Bad(BadInput),
-    /// The channel's in-flight limit and the line behind it are full: not attempted.
+    /// Its channel is stalled and has no free slot: not attempted.
     Deferred,
 }
 
@@ -35,7 +35,7 @@ pub enum Verdict {
         step: Duration,
         wait: Duration,
     },
-    /// Not attempted (its channel is saturated): back to the broker for `wait`, same attempt.
+    /// Not attempted (its channel is stalled): back to the broker for `wait`, same attempt.
     Defer {
         wait: Duration,
     },
@@ -124,7 +124,7 @@ pub(super) fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> 
     }
 }
 
-/// A saturated channel frees a slot within about one timeout; deferrals start there and
+/// A stalled channel frees a slot within about one timeout; deferrals start there and
 /// double (to at most 8 timeouts, and [`MAX_DEFER`]) so its surplus does not churn through
 /// the broker. Up to 10% jitter spreads them.
 fn defer_wait(deferrals: u32, timeout: Duration, jitter: f64) -> Duration {
