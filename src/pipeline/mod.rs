@@ -121,9 +121,8 @@ impl Pipeline {
     /// Formats and signs, stamped with the current time; RSA signing runs on the blocking
     /// pool, not a reactor thread.
     async fn build_now(&self, id: &MessageId, routed: Routed) -> Result<Prepared, BadInput> {
-        let pins = Pins::now();
         if !routed.channel.signer.is_expensive() {
-            return build(&self.schemas, routed, id, &pins, false);
+            return build(&self.schemas, routed, id, &Pins::now(), false);
         }
         let channel = routed.channel.id.clone();
         let failed = |reason: String| BadInput::Unsignable {
@@ -304,7 +303,7 @@ fn log(outcome: &Outcome, verdict: Verdict) {
     match (outcome, verdict) {
         // Successes and deferrals are counted in metrics (and successes in the journal); at
         // info, one stderr write per message costs ~15% of the bridge's CPU at full rate
-        // (bench/FINDINGS.md). A stalled channel shows in its failures' warnings.
+        // (bench/FINDINGS.md). A stall is logged once by the channel's limiter.
         (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
         (Outcome::Deferred, _) => debug!("channel stalled; deferred"),
         (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
