@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify_bridge::consume::settle::{defer_queue, retry_queue};
+use notify_bridge::pipeline::DEFER_STEPS;
 use notify_bridge::settings::Settings;
 
 use super::child::{broker_pid, cpu_time_of, Consumer};
@@ -287,8 +288,8 @@ impl Harness {
                     .map(|step| retry_queue(queue, step)),
             );
         }
-        // A saturated, stalled channel's surplus waits here, unattempted (not lost).
-        queues.push(defer_queue(queue));
+        // A stalled channel's surplus waits here, unattempted (not lost).
+        queues.extend(DEFER_STEPS.map(|step| defer_queue(queue, step)));
         queues.push(format!("{queue}.dead"));
         queues.push(queue.to_owned());
         queues

@@ -8,7 +8,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
 use super::settle::{defer_queue, retry_queue};
-use crate::pipeline::MAX_DEFER;
+use crate::pipeline::DEFER_STEPS;
 use crate::settings::{BrokerSettings, QueueArgument, Secret};
 
 /// Why the broker could not be used.
@@ -95,8 +95,11 @@ pub async fn declare_topology(
         let retry = holding(&arguments, &broker.queue, *step * 2);
         declare(channel, &retry_queue(&broker.queue, *step), durable, retry).await?;
     }
-    let defer = holding(&arguments, &broker.queue, MAX_DEFER * 2);
-    declare(channel, &defer_queue(&broker.queue), durable, defer).await
+    for step in DEFER_STEPS {
+        let defer = holding(&arguments, &broker.queue, step * 2);
+        declare(channel, &defer_queue(&broker.queue, step), durable, defer).await?;
+    }
+    Ok(())
 }
 
 /// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.

@@ -188,7 +188,9 @@ async fn settle_one(
                 .retry(&delivery, &id, &handled, attempt, step, wait)
                 .await?
         }
-        Verdict::Defer { wait } => settler.defer(&delivery, &id, attempt, wait).await?,
+        Verdict::Defer { step, wait } => {
+            settler.defer(&delivery, &id, attempt, (step, wait)).await?
+        }
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
     acks.settled(delivery.delivery_tag);

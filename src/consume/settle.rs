@@ -10,7 +10,7 @@ use lapin::Channel;
 
 use super::broker::{self, BrokerError};
 use crate::message::{Attempt, MessageId};
-use crate::pipeline::Handled;
+use crate::pipeline::{Handled, DEFER_STEPS};
 use crate::retry::step_name;
 
 /// Header: the attempt a queued message will be delivered as; on a parked one, attempts made.
@@ -28,8 +28,8 @@ type Headers = BTreeMap<ShortString, AMQPValue>;
 pub struct Settler {
     channel: Channel,
     queue: String,
-    /// Named once here, not per message.
-    defer: String,
+    /// Named once here, not per message: each of `DEFER_STEPS` with its queue.
+    defer: Vec<(Duration, String)>,
     dead: String,
 }
 
@@ -38,7 +38,10 @@ impl Settler {
     pub fn new(channel: Channel, queue: String) -> Self {
         Self {
             channel,
-            defer: defer_queue(&queue),
+            defer: DEFER_STEPS
+                .into_iter()
+                .map(|step| (step, defer_queue(&queue, step)))
+                .collect(),
             dead: format!("{queue}.dead"),
             queue,
         }
@@ -60,18 +63,23 @@ impl Settler {
         self.send(delivery, id, headers, Some(wait), &queue).await
     }
 
-    /// Sends an unattempted `delivery` to the defer queue for `wait`; its attempt is unchanged.
+    /// Sends an unattempted `delivery` to the defer queue of `step` for `wait`; its attempt
+    /// is unchanged.
     pub async fn defer(
         &self,
         delivery: &Delivery,
         id: &MessageId,
         attempt: Attempt,
-        wait: Duration,
+        (step, wait): (Duration, Duration),
     ) -> Result<(), BrokerError> {
         let mut headers = original_headers(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
-        self.send(delivery, id, headers, Some(wait), &self.defer)
-            .await
+        let (_, queue) = self
+            .defer
+            .iter()
+            .find(|(s, _)| *s == step)
+            .unwrap_or(&self.defer[self.defer.len() - 1]);
+        self.send(delivery, id, headers, Some(wait), queue).await
     }
 
     /// Parks `delivery` in `<queue>.dead` with why, how often and when it was tried.
@@ -151,9 +159,9 @@ pub fn retry_queue(queue: &str, step: Duration) -> String {
     format!("{queue}.retry.{}", step_name(step))
 }
 
-/// `<queue>.retry.defer`: where stalled channels' surplus waits, unattempted.
-pub fn defer_queue(queue: &str) -> String {
-    format!("{queue}.retry.defer")
+/// `<queue>.retry.defer.<step>`: where stalled channels' surplus waits, unattempted.
+pub fn defer_queue(queue: &str, step: Duration) -> String {
+    format!("{queue}.retry.defer.{}", step_name(step))
 }
 
 /// Reads where a delivery is in its schedule from its headers.

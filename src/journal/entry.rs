@@ -246,6 +246,7 @@ mod tests {
                 handled(
                     Outcome::Deferred,
                     Verdict::Defer {
+                        step: Duration::from_secs(1),
                         wait: Duration::from_secs(1),
                     },
                 ),

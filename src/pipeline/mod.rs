@@ -7,7 +7,7 @@ mod outcome;
 mod request;
 
 use outcome::decide;
-pub use outcome::{Handled, Outcome, Sent, Verdict, MAX_DEFER};
+pub use outcome::{Handled, Outcome, Sent, Verdict, DEFER_STEPS};
 pub use request::Prepared;
 use request::{build, Routed};
 

@@ -35,8 +35,10 @@ pub enum Verdict {
         step: Duration,
         wait: Duration,
     },
-    /// Not attempted (its channel is stalled): back to the broker for `wait`, same attempt.
+    /// Not attempted (its channel is stalled): to the defer queue of `step` (one of
+    /// [`DEFER_STEPS`]), back after `wait`, same attempt.
     Defer {
+        step: Duration,
         wait: Duration,
     },
     Park,
@@ -99,9 +101,12 @@ pub(super) fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> 
         Outcome::Delivered { .. } => return Verdict::Ack,
         Outcome::Bad(_) => return Verdict::Park,
         Outcome::Deferred => {
+            let step = defer_step(attempt.deferrals, channel.timeout);
+            let jitter = rand::random::<f64>();
             return Verdict::Defer {
-                wait: defer_wait(attempt.deferrals, channel.timeout, rand::random::<f64>()),
-            }
+                step,
+                wait: step + step.mul_f64(0.1 * jitter.clamp(0.0, 1.0)),
+            };
         }
         Outcome::Failed {
             status,
@@ -124,13 +129,48 @@ pub(super) fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> 
     }
 }
 
-/// A stalled channel frees a slot within about one timeout; deferrals start there and
-/// double (to at most 8 timeouts, and [`MAX_DEFER`]) so its surplus does not churn through
-/// the broker. Up to 10% jitter spreads them.
-fn defer_wait(deferrals: u32, timeout: Duration, jitter: f64) -> Duration {
-    let base = (timeout * (1u32 << deferrals.min(3))).min(MAX_DEFER);
-    base + base.mul_f64(0.1 * jitter.clamp(0.0, 1.0))
+/// The waits a deferred message can get, each with a queue of its own: messages expire
+/// only at the head of a queue, so one queue for every wait would let a long wait at its
+/// head hold back the short ones behind it.
+pub const DEFER_STEPS: [Duration; 9] = {
+    let mut steps = [Duration::ZERO; 9];
+    let mut i = 0;
+    while i < steps.len() {
+        steps[i] = Duration::from_secs(1 << i);
+        i += 1;
+    }
+    steps
+};
+
+/// A stalled channel frees a slot within about one timeout: the first deferral waits
+/// that long, rounded up to a step, and each further one twice as long, to 8 timeouts
+/// (rounded up; at most the last step, 4 min 16 s). Longer would save trips through the
+/// broker during a long outage but leave a hanging brand's messages waiting far past
+/// their retry schedule; with the default 10 s timeout an hour's outage costs each
+/// message about 30 trips. Up to 10% jitter is added on top.
+fn defer_step(deferrals: u32, timeout: Duration) -> Duration {
+    let wanted = timeout.saturating_mul(1u32 << deferrals.min(3));
+    let last = DEFER_STEPS[DEFER_STEPS.len() - 1];
+    DEFER_STEPS
+        .into_iter()
+        .find(|&step| step >= wanted)
+        .unwrap_or(last)
 }
 
-/// The longest a deferred message waits before it is tried again.
-pub const MAX_DEFER: Duration = Duration::from_secs(30);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferrals_start_near_one_timeout_and_double_to_eight_timeouts() {
+        let s = Duration::from_secs;
+        let steps: Vec<_> = (0..6).map(|d| defer_step(d, s(10))).collect();
+        assert_eq!(steps, [16, 32, 64, 128, 128, 128].map(s));
+        let short: Vec<_> = (0..5)
+            .map(|d| defer_step(d, Duration::from_millis(200)))
+            .collect();
+        assert_eq!(short, [1, 1, 1, 2, 2].map(s));
+        assert_eq!(defer_step(u32::MAX, s(3600)), s(256), "no overflow");
+        assert!(steps.iter().all(|step| DEFER_STEPS.contains(step)));
+    }
+}

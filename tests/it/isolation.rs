@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use notify_bridge::consume::settle::defer_queue;
+use notify_bridge::pipeline::DEFER_STEPS;
 use serde_json::json;
 
 use crate::queue_message;
@@ -85,5 +87,10 @@ async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
         "{deferred} of {a_count} were deferred"
     );
     assert!(parked[0].headers["x-notify-error"].contains("timed out"));
+    // Every deferred one came back from its defer queue: none is left waiting there.
+    for step in DEFER_STEPS {
+        let defer = defer_queue(&queue, step);
+        assert_eq!(broker.depth(&defer).await, 0, "{defer}");
+    }
     broker.cleanup(&queue).await;
 }

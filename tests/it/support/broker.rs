@@ -8,6 +8,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use notify_bridge::consume::settle::defer_queue;
+use notify_bridge::pipeline::DEFER_STEPS;
 
 /// A message read back from a queue.
 #[derive(Debug, Clone)]
@@ -140,10 +142,11 @@ impl TestBroker {
         let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
         for step in [
             "50ms", "100ms", "200ms", "400ms", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
-            "30s", "defer",
+            "30s",
         ] {
             queues.push(format!("{queue}.retry.{step}"));
         }
+        queues.extend(DEFER_STEPS.map(|step| defer_queue(queue, step)));
         for q in queues {
             let _ = self
                 .channel
