@@ -41,7 +41,7 @@ pub struct Limiter {
     busy: AtomicUsize,
     /// Whether the stall has been logged and not yet the recovery.
     stall_reported: AtomicBool,
-    /// Whether the last request that ended failed (and none has succeeded since).
+    /// Whether a request has failed since the last success.
     failing: AtomicBool,
     started: Instant,
     /// Milliseconds after `started` of the last success, or of the start of a busy spell.
@@ -51,6 +51,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// The limiter of `channel` (named in its log lines): `max_in_flight` slots.
     pub fn new(channel: &str, max_in_flight: usize) -> Self {
         Self {
             channel: channel.to_owned(),
