@@ -153,10 +153,7 @@ async fn reload_on_hangup(live: Arc<Live>, metrics: Arc<Metrics>) {
         return;
     };
     while hangups.recv().await.is_some() {
-        let result = live.reload().await;
-        metrics.reloaded(result.is_ok());
-        if let Err(e) = result {
-            warn!(error = %e, "reload refused; the running configuration stays");
-        }
+        // Counted and, when refused, logged by the reload itself.
+        let _ = live.reload(&metrics).await;
     }
 }

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use crate::consume::broker::{self, BrokerError};
 use crate::deliver::Sender;
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::settings::{Settings, SettingsError};
 
@@ -63,11 +64,21 @@ impl Live {
         self.consuming.store(consuming, Ordering::Release);
     }
 
-    /// Re-reads the config file and environment and swaps the channels in, or refuses.
+    /// Re-reads the config file and environment and swaps the channels in, or refuses
+    /// (logged, and the running configuration stays). Either way it is counted in `metrics`.
     ///
     /// Broker, admin, journal and inbound settings are fixed for the life of the process: a
     /// change there is logged and takes effect at the next restart.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
+    pub async fn reload(&self, metrics: &Metrics) -> Result<(), ReloadError> {
+        let result = self.swap_in_new().await;
+        metrics.reloaded(result.is_ok());
+        if let Err(e) = &result {
+            warn!(error = %e, "reload refused; the running configuration stays");
+        }
+        result
+    }
+
+    async fn swap_in_new(&self) -> Result<(), ReloadError> {
         let old = self.current();
         let source = old.settings.source.as_ref().ok_or(ReloadError::NoSource)?;
         let mut new = source.load()?;

@@ -14,9 +14,7 @@ use tracing::warn;
 
 use super::AdminState;
 use crate::consume::broker;
-use crate::journal::{
-    now_ms, since_ms, AttemptRow, Filter, JournalOutcome, JournalReader, JournalUrl,
-};
+use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
 /// The journal reader, opened on first use so a database that is down at start does not
@@ -129,36 +127,22 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
 }
 
 fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
-    let notify_type = match query.get("notifyType") {
-        Some(t) => Some(NotifyType::parse(t).ok_or_else(|| format!("unknown notifyType `{t}`"))?),
-        None => None,
-    };
-    let outcome = match query.get("outcome") {
-        Some(o) => Some(JournalOutcome::parse(o).ok_or_else(|| {
-            format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
-        })?),
-        None => None,
-    };
-    let since_ms = match query.get("since") {
-        Some(s) => Some(since_ms(s, now_ms()).ok_or_else(|| {
-            format!("since `{s}` is neither epoch milliseconds nor a duration such as 1h")
-        })?),
-        None => None,
-    };
-    let limit = match query.get("limit") {
-        Some(l) => Some(
+    let limit = query
+        .get("limit")
+        .map(|l| {
             l.parse()
-                .map_err(|_| format!("limit `{l}` is not a number"))?,
-        ),
-        None => None,
-    };
-    Ok(Filter {
-        channel: query.get("channelId").cloned(),
-        notify_type,
-        outcome,
-        since_ms,
+                .map_err(|_| format!("limit `{l}` is not a number"))
+        })
+        .transpose()?;
+    let text = |name: &str| query.get(name).map(String::as_str);
+    Filter::parse(
+        query.get("channelId").cloned(),
+        text("notifyType"),
+        text("outcome"),
+        text("since"),
+        "since",
         limit,
-    })
+    )
 }
 
 fn row(r: &AttemptRow) -> Value {

@@ -98,17 +98,12 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn reload(State(state): State<AdminState>) -> impl IntoResponse {
-    let result = state.live.reload().await;
-    state.metrics.reloaded(result.is_ok());
-    match result {
+    match state.live.reload(&state.metrics).await {
         Ok(()) => (StatusCode::OK, "reloaded".to_owned()),
-        Err(e) => {
-            warn!(error = %e, "reload refused; the running configuration stays");
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("reload refused: {e}"),
-            )
-        }
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("reload refused: {e}"),
+        ),
     }
 }
 

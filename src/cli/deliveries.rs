@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use notify_bridge::journal::{now_ms, since_ms, Filter, JournalOutcome, JournalReader};
+use notify_bridge::journal::{Filter, JournalReader};
 use notify_bridge::message::NotifyType;
 
 use crate::ConfigArg;
@@ -68,31 +68,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn filter(args: &Args) -> anyhow::Result<Filter> {
-    let notify_type = match &args.notify_type {
-        Some(t) => {
-            Some(NotifyType::parse(t).ok_or_else(|| anyhow::anyhow!("unknown notifyType `{t}`"))?)
-        }
-        None => None,
-    };
-    let outcome = match &args.outcome {
-        Some(o) => Some(JournalOutcome::parse(o).ok_or_else(|| {
-            anyhow::anyhow!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
-        })?),
-        None => None,
-    };
-    let since_ms = match &args.since {
-        Some(s) => Some(since_ms(s, now_ms()).ok_or_else(|| {
-            anyhow::anyhow!("--since `{s}` is neither epoch milliseconds nor a duration such as 1h")
-        })?),
-        None => None,
-    };
-    Ok(Filter {
-        channel: args.channel.clone(),
-        notify_type,
-        outcome,
-        since_ms,
-        limit: Some(args.limit),
-    })
+    Filter::parse(
+        args.channel.clone(),
+        args.notify_type.as_deref(),
+        args.outcome.as_deref(),
+        args.since.as_deref(),
+        "--since",
+        Some(args.limit),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// Epoch ms as RFC 3339 UTC, to the millisecond.

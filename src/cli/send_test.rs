@@ -162,6 +162,7 @@ fn show_answer(answer: &Response) -> String {
         answer.latency.as_millis()
     );
     for (name, value) in &answer.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
         let _ = writeln!(out, "< {name}: {value}");
     }
     let shown: String = answer.body.chars().take(SHOWN_BODY_CHARS).collect();

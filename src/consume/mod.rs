@@ -82,7 +82,7 @@ impl Consumer {
         self.live.set_consuming(true);
         self.metrics.set_broker_connected(true);
 
-        let settler = Arc::new(Settler::new(publish, broker.queue.clone()));
+        let settler = Arc::new(Settler::new(publish, broker));
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
         let (acks, ack_task) = Acks::start(consume.clone(), failed.clone());
@@ -160,25 +160,22 @@ async fn settle_one(
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
-    if let Err(bad) = headers::check(&delivery.properties) {
+    let handled = if let Err(bad) = headers::check(&delivery.properties) {
         warn!(id = %id, reason = bad.code(), error = %bad, "bad input; parking");
         // Not cloned, not dropped here: a deep table would overflow this thread's stack.
         headers::discard(std::mem::take(&mut delivery.properties));
-        let handled = Handled::bad(bad);
-        settler.park(&delivery, &id, &handled, attempt).await?;
-        acks.settled(delivery.delivery_tag);
-        report.handled(&id, attempt, &handled, &delivery);
-        return Ok(());
-    }
-    // A panic here would leave the message unacked until the connection dropped, then
-    // redelivered to panic again: park it instead, so one message cannot stall the queue.
-    let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
-    let handled = match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
-        Ok(handled) => handled,
-        Err(panic) => {
-            let what = panic_text(panic.as_ref());
-            error!(id = %id, panic = %what, "handling a message panicked; parking it");
-            Handled::bad(BadInput::Internal("a panic".into()))
+        Handled::bad(bad)
+    } else {
+        // A panic here would leave the message unacked until the connection dropped, then
+        // redelivered to panic again: park it instead, so one message cannot stall the queue.
+        let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
+        match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+            Ok(handled) => handled,
+            Err(panic) => {
+                let what = panic_text(panic.as_ref());
+                error!(id = %id, panic = %what, "handling a message panicked; parking it");
+                Handled::bad(BadInput::Internal("a panic".into()))
+            }
         }
     };
     match handled.verdict {
@@ -194,7 +191,7 @@ async fn settle_one(
         Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
     }
     acks.settled(delivery.delivery_tag);
-    report.handled(&id, attempt, &handled, &delivery);
+    report.handled(&id, attempt, &handled, delivery);
     Ok(())
 }
 
@@ -205,11 +202,12 @@ struct Report {
 }
 
 impl Report {
-    fn handled(&self, id: &MessageId, attempt: Attempt, handled: &Handled, delivery: &Delivery) {
+    /// Takes the delivery: on a first attempt its body moves into the journal, uncopied.
+    fn handled(&self, id: &MessageId, attempt: Attempt, handled: &Handled, mut delivery: Delivery) {
         self.metrics.observe(handled);
         // The original body once, on the first attempt: enough to replay it later.
         let original = (attempt.number == 1).then(|| Original {
-            body: delivery.data.clone(),
+            body: std::mem::take(&mut delivery.data),
             content_type: delivery
                 .properties
                 .content_type()

@@ -2,7 +2,9 @@
 //! broker's confirm, before the original is acked.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::now_ms;
 
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -12,6 +14,7 @@ use super::broker::{self, BrokerError};
 use crate::message::{Attempt, MessageId};
 use crate::pipeline::{Handled, DEFER_STEPS};
 use crate::retry::step_name;
+use crate::settings::BrokerSettings;
 
 /// Header: the attempt a queued message will be delivered as; on a parked one, attempts made.
 pub const ATTEMPT: &str = "x-notify-attempt";
@@ -34,16 +37,16 @@ pub struct Settler {
 }
 
 impl Settler {
-    /// `queue` is the main queue; retry queues and the parking lot are named after it.
-    pub fn new(channel: Channel, queue: String) -> Self {
+    /// Retry and defer queues and the parking lot are named after `broker.queue`.
+    pub fn new(channel: Channel, broker: &BrokerSettings) -> Self {
         Self {
             channel,
             defer: DEFER_STEPS
                 .into_iter()
-                .map(|step| (step, defer_queue(&queue, step)))
+                .map(|step| (step, defer_queue(&broker.queue, step)))
                 .collect(),
-            dead: format!("{queue}.dead"),
-            queue,
+            dead: broker.dead_queue(),
+            queue: broker.queue.clone(),
         }
     }
 
@@ -92,7 +95,7 @@ impl Settler {
     ) -> Result<(), BrokerError> {
         let mut headers = self.headers(delivery, handled, attempt);
         headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number));
-        let now = AMQPValue::LongLongInt(now_ms());
+        let now = epoch_ms(now_ms());
         headers.insert("x-notify-last-attempt-at".into(), now.clone());
         headers.insert("x-notify-parked-at".into(), now);
         if let Some(channel) = &handled.channel {
@@ -137,8 +140,8 @@ impl Settler {
             // A stale status from an earlier attempt would mislead: this one had none.
             None => headers.remove(STATUS),
         };
-        let first = attempt.first_at_ms.map_or_else(now_ms, |ms| ms as i64);
-        headers.insert(FIRST_ATTEMPT_AT.into(), AMQPValue::LongLongInt(first));
+        let first = attempt.first_at_ms.unwrap_or_else(now_ms);
+        headers.insert(FIRST_ATTEMPT_AT.into(), epoch_ms(first));
         headers
     }
 }
@@ -208,9 +211,7 @@ fn text(headers: &mut Headers, name: &str, value: &str) {
     );
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+/// Epoch milliseconds as an AMQP header value (a signed 64-bit integer).
+fn epoch_ms(ms: u64) -> AMQPValue {
+    AMQPValue::LongLongInt(i64::try_from(ms).unwrap_or(i64::MAX))
 }

@@ -1,11 +1,11 @@
 //! The HTTP side: one POST route per receiver, a body limit, one span per callback, and
 //! the answer in the provider's words.
 
+use crate::clock::now_ms;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -152,9 +152,7 @@ async fn receive(
         %remote,
         message_id = field::Empty,
     );
-    answer(state.clone(), remote, headers, body)
-        .instrument(span)
-        .await
+    answer(state, remote, headers, body).instrument(span).await
 }
 
 async fn answer(
@@ -232,11 +230,4 @@ fn success(word: &'static str) -> Response {
 fn failure(status: StatusCode, word: &str, reason: &str) -> Response {
     let text = format!("{word}: {reason}");
     (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
-}
-
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -6,12 +6,11 @@
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
 
 use super::{replay, CallbackError, Provider, Receiver};
 use crate::format::{field_text, BodyEncoding, DecodeError};
 use crate::sign::rsa::{HEADER_EVENT_CODE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use crate::sign::Signer;
+use crate::sign::{digests_match, Signer};
 
 /// The fields of EM's string to sign (seed 003's `dataMap`); anything else it sends is not signed.
 const EM_SIGNED: [&str; 3] = ["appid", "request_data", "timestamp"];
@@ -53,12 +52,11 @@ pub fn verify(receiver: &Receiver, request: &Request<'_>) -> Result<Verified, Ca
 
 /// Seed 001: sorted-chars MD5 over every field but `sign` (SPEC §3.2).
 fn shangzhan(signer: &Signer, text: &str, headers: &HeaderMap) -> Result<Verified, CallbackError> {
-    let encoding = encoding(headers, text);
-    signer.verify(text, &[], encoding)?;
-    let body = encoding.decode(text)?;
     let Signer::SortedChars { field, .. } = signer else {
         return Err(CallbackError::CannotVerify);
     };
+    let body = encoding(headers, text).decode(text)?;
+    signer.verify_fields(&body)?;
     let mut unsigned = body.clone();
     unsigned.remove(field);
     Ok(Verified {
@@ -86,14 +84,7 @@ fn em(signer: &Signer, text: &str, headers: &HeaderMap) -> Result<Verified, Call
         signed.insert(name.to_owned(), value.clone());
     }
     let given = text_of(&body, field).ok_or_else(|| CallbackError::MissingField(field.clone()))?;
-    let ours = signer.sign(&signed, field);
-    // Hex case is presentation; the secret check is the digest.
-    let same: bool = ours
-        .to_ascii_lowercase()
-        .as_bytes()
-        .ct_eq(given.to_ascii_lowercase().as_bytes())
-        .into();
-    if !same {
+    if !digests_match(&signer.sign(&signed, field), &given) {
         return Err(CallbackError::BadSignature);
     }
     // `request_data` is JSON text; a body that signs but does not parse is still published.

@@ -1,7 +1,7 @@
 //! One journal record: what an attempt did, plus the original queue message for replay.
 
+use crate::clock::now_ms;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::message::NotifyType;
 use crate::pipeline::{Handled, Outcome, Verdict};
@@ -173,14 +173,6 @@ pub(super) fn truncate(text: &mut String, limit: usize) {
     text.truncate(end);
     // A 64 KiB answer cut to 2 KiB should not keep 64 KiB alive in the buffer.
     text.shrink_to_fit();
-}
-
-/// Now, in epoch milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ mod store;
 mod target;
 mod writer;
 
-pub use entry::{now_ms, Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
-pub use query::{since_ms, AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
+pub use entry::{Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
+pub use query::{AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
 pub use target::{JournalUrl, UrlError};
 
 use std::sync::atomic::Ordering::Relaxed;

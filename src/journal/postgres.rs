@@ -5,11 +5,12 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgConnection, PgPool};
 
-use super::entry::{now_ms, Entry};
+use super::entry::Entry;
 use super::migrate::{self, Migration};
 use super::query::int;
 use super::store::originals;
 use super::JournalError;
+use crate::clock::now_ms;
 
 /// Names our sessions in `pg_stat_activity` unless the URL names them.
 const APPLICATION_NAME: &str = "notify-bridge-journal";

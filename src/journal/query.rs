@@ -4,6 +4,7 @@
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{JournalError, JournalOutcome};
+use crate::clock::now_ms;
 use crate::message::NotifyType;
 
 /// Rows returned by [`super::JournalReader::list`] when the filter names no limit.
@@ -23,8 +24,48 @@ pub struct Filter {
     pub limit: Option<u32>,
 }
 
+impl Filter {
+    /// A filter from what an operator typed (admin query parameters or CLI flags);
+    /// `since_name` is how the caller spells the `since` option in its message.
+    pub fn parse(
+        channel: Option<String>,
+        notify_type: Option<&str>,
+        outcome: Option<&str>,
+        since: Option<&str>,
+        since_name: &str,
+        limit: Option<u32>,
+    ) -> Result<Self, String> {
+        let notify_type = notify_type
+            .map(|t| NotifyType::parse(t).ok_or_else(|| format!("unknown notifyType `{t}`")))
+            .transpose()?;
+        let outcome = outcome
+            .map(|o| {
+                JournalOutcome::parse(o).ok_or_else(|| {
+                    format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
+                })
+            })
+            .transpose()?;
+        let since_ms = since
+            .map(|s| {
+                since_ms(s, now_ms()).ok_or_else(|| {
+                    format!(
+                        "{since_name} `{s}` is neither epoch milliseconds nor a duration such as 1h"
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            channel,
+            notify_type,
+            outcome,
+            since_ms,
+            limit,
+        })
+    }
+}
+
 /// `since` as operators write it: epoch milliseconds, or a look-back such as `1h` or `30m`.
-pub fn since_ms(text: &str, now_ms: u64) -> Option<u64> {
+fn since_ms(text: &str, now_ms: u64) -> Option<u64> {
     if let Ok(ms) = text.parse::<u64>() {
         return Some(ms);
     }

@@ -5,11 +5,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, SqliteConnection, SqlitePool};
 
-use super::entry::{now_ms, Entry};
+use super::entry::Entry;
 use super::migrate::{self, Migration};
 use super::query::int;
 use super::store::originals;
 use super::JournalError;
+use crate::clock::now_ms;
 
 /// How long a write waits for another connection's lock (a reader migrating, a second
 /// process) before it fails and the writer's retry loop takes over.

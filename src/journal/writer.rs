@@ -14,9 +14,10 @@ use tokio::time::{interval, sleep, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::entry::{now_ms, Entry};
+use super::entry::Entry;
 use super::store::{Role, Store};
 use super::{JournalError, JournalUrl};
+use crate::clock::now_ms;
 
 /// Entries per transaction, at most.
 pub(super) const BATCH: usize = 500;

@@ -11,10 +11,10 @@ pub use outcome::{Handled, Outcome, Sent, Verdict, DEFER_STEPS};
 pub use request::Prepared;
 use request::{build, Routed};
 
+use crate::clock::now_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
 use tracing::{debug, field, warn, Instrument, Span};
@@ -38,12 +38,8 @@ pub struct Pins {
 impl Pins {
     /// The current time.
     pub fn now() -> Self {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
         Self {
-            now_ms,
+            now_ms: now_ms(),
             nonce: None,
         }
     }
@@ -92,15 +88,20 @@ impl Pipeline {
         explain: bool,
     ) -> Result<Prepared, BadInput> {
         id.check()?;
-        let routed = self.route(body, content_type)?;
+        let (routed, _) = self.route(body, content_type)?;
         build(&self.schemas, routed, id, pins, explain)
     }
 
-    /// Parses the message and finds its channel and URL: the cheap checks.
-    fn route(&self, body: &[u8], content_type: Option<&str>) -> Result<Routed, BadInput> {
+    /// Parses the message and finds its channel, the channel's limiter and the URL: the
+    /// cheap checks.
+    fn route(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<(Routed, &Limiter), BadInput> {
         let message =
             parse::queue_message(body, content_type, self.max_message_bytes, &self.schemas)?;
-        let (channel, _) = self
+        let (channel, limit) = self
             .channels
             .get(&message.channel_id)
             .ok_or_else(|| BadInput::UnknownChannel(excerpt(&message.channel_id)))?;
@@ -111,11 +112,12 @@ impl Pipeline {
             });
         }
         let url = channel.url_policy.check(&message.notify_url)?;
-        Ok(Routed {
+        let routed = Routed {
             channel: Arc::clone(channel),
             message,
             url,
-        })
+        };
+        Ok((routed, limit))
     }
 
     /// Formats and signs, stamped with the current time; RSA signing runs on the blocking
@@ -169,7 +171,7 @@ impl Pipeline {
         attempt: Attempt,
     ) -> Handled {
         // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
-        let routed = match id
+        let (routed, limit) = match id
             .check()
             .map_err(BadInput::from)
             .and_then(|()| self.route(body, content_type))
@@ -199,9 +201,6 @@ impl Pipeline {
         };
         // The slot is taken before signing: a message that is then deferred costs no
         // signature, and a signed one goes out at once, its timestamp fresh.
-        let Some((_, limit)) = self.channels.get(&channel.id) else {
-            return handled(Outcome::Deferred, None);
-        };
         let Some(_permit) = limit.acquire().await else {
             return handled(Outcome::Deferred, None);
         };

@@ -199,34 +199,41 @@ impl Signer {
         headers: &[(String, String)],
         encoding: BodyEncoding,
     ) -> Result<(), VerifyError> {
-        let (fields, field, ours) = match self {
-            Signer::SortedParams { signer, field } => {
-                let fields = encoding.decode(body)?;
-                let ours = signer.sign(&fields, field);
-                (fields, field, ours)
-            }
+        match self {
+            Signer::Rsa(rsa) => rsa.verify(body, headers),
+            _ => self.verify_fields(&encoding.decode(body)?),
+        }
+    }
+
+    /// Checks already decoded fields against a digest signer's sign field. `rsa` signs the
+    /// raw body and headers instead: decoded fields never match it.
+    pub fn verify_fields(&self, fields: &Map<String, Value>) -> Result<(), VerifyError> {
+        let (field, ours) = match self {
+            Signer::SortedParams { signer, field } => (field, signer.sign(fields, field)),
             Signer::SortedChars { secret, field } => {
-                let fields = encoding.decode(body)?;
-                let ours = sorted_chars::sign(&fields, field, secret.expose())?;
-                (fields, field, ours)
+                (field, sorted_chars::sign(fields, field, secret.expose())?)
             }
-            Signer::Rsa(rsa) => return rsa.verify(body, headers),
+            Signer::Rsa(_) => return Err(VerifyError::Mismatch),
         };
         let given = fields
             .get(field)
             .and_then(Value::as_str)
             .ok_or_else(|| VerifyError::MissingSignature(field.clone()))?;
-        // Hex case is presentation, not part of the secret check.
-        let same = ours
-            .to_ascii_lowercase()
-            .as_bytes()
-            .ct_eq(given.to_ascii_lowercase().as_bytes());
-        if same.into() {
+        if digests_match(&ours, given) {
             Ok(())
         } else {
             Err(VerifyError::Mismatch)
         }
     }
+}
+
+/// Whether a received hex digest is ours, compared in constant time. Hex case is
+/// presentation, not part of the secret check.
+pub(crate) fn digests_match(ours: &str, given: &str) -> bool {
+    ours.to_ascii_lowercase()
+        .as_bytes()
+        .ct_eq(given.to_ascii_lowercase().as_bytes())
+        .into()
 }
 
 fn text_field(fields: &Map<String, Value>, field: &str) -> Option<String> {

@@ -11,9 +11,8 @@ mod sqlite;
 
 use std::time::{Duration, Instant};
 
-use notify_bridge::journal::{
-    now_ms, Entry, Journal, JournalOutcome, JournalReader, JournalUrl, Original,
-};
+use notify_bridge::clock::now_ms;
+use notify_bridge::journal::{Entry, Journal, JournalOutcome, JournalReader, JournalUrl, Original};
 use notify_bridge::message::NotifyType;
 use notify_bridge::settings::JournalSettings;
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use notify_bridge::clock::now_ms;
 use notify_bridge::journal::{
-    now_ms, Filter, Journal, JournalError, JournalOutcome, JournalReader, JournalUrl, MAX_LIMIT,
+    Filter, Journal, JournalError, JournalOutcome, JournalReader, JournalUrl, MAX_LIMIT,
 };
 use notify_bridge::message::NotifyType;
 
