@@ -9,8 +9,10 @@
 //! neighbour), `scenario` (one measurement), `load` (publisher), `sink` (HTTP receiver),
 //! `stats` and `report` (figures), `child` (consumer processes, /proc), `config` (the
 //! bridge's TOML), `openssl` (the RSA yardstick), `passthrough` (the baseline consumer),
-//! `prepare` (the bridge's CPU work on one message, without I/O).
+//! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
+//! per message under each ack pattern, without the bridge).
 
+mod acks;
 mod child;
 mod config;
 mod load;
@@ -47,6 +49,8 @@ enum Mode {
     Passthrough(passthrough::Args),
     /// Time the bridge's parse → format → sign of one message, without I/O.
     Prepare(prepare::Args),
+    /// The broker's CPU per message under each ack pattern, without the bridge.
+    Acks(acks::Args),
 }
 
 #[tokio::main]
@@ -55,6 +59,7 @@ async fn main() -> ExitCode {
     let result = match cli.mode {
         Some(Mode::Passthrough(args)) => passthrough::run(args).await,
         Some(Mode::Prepare(args)) => prepare::run(args),
+        Some(Mode::Acks(args)) => acks::run(args).await,
         None => run::bench(cli.opts).await,
     };
     match result {

@@ -1,0 +1,211 @@
+//! `bench acks`: what RabbitMQ spends per message under each ack pattern, with no bridge,
+//! no HTTP and no parsing: one consumer on a queue of persistent messages. It separates the
+//! broker's share of a hanging neighbour's cost (bench/FINDINGS.md, third pass): acks one by
+//! one instead of `multiple`, messages held unacked at the front of the window (where a
+//! hanging brand's sit), and durable republishing (where a stalled brand's deferrals go).
+
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use futures_util::future::try_join_all;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+use super::child::{broker_pid, cpu_time_of};
+
+/// How the consumer acks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pattern {
+    /// One `multiple` ack per 32 messages.
+    Multiple,
+    /// One ack per message.
+    Single,
+    /// One ack per message, with the first `--held` messages left unacked until the end.
+    Held,
+}
+
+/// What to measure.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[arg(
+        long,
+        env = "NOTIFY_BRIDGE_TEST_AMQP",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp: String,
+    /// Messages consumed per pattern.
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: usize,
+    #[arg(long, default_value_t = 256)]
+    pub prefetch: u16,
+    #[arg(long, value_delimiter = ',', default_values = ["multiple", "single", "held"])]
+    pub patterns: Vec<Pattern>,
+    /// Messages held at the front in the `held` pattern (a hanging brand's in flight).
+    #[arg(long, default_value_t = 64)]
+    pub held: usize,
+    /// Also republish one message in this many, with confirm, to a queue that returns it
+    /// after 1 s, before acking it, as a deferral does (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub republish_every: usize,
+}
+
+const BODY_BYTES: usize = 600;
+const MULTIPLE_EVERY: usize = 32;
+
+/// Prints, per pattern, the consume rate and the broker's CPU per message.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.republish_every > 0 && args.patterns.contains(&Pattern::Multiple) {
+        // A `multiple` ack would also ack the republished ones before their confirm.
+        anyhow::bail!("--republish-every goes with the single and held patterns only");
+    }
+    let broker = broker_pid().ok_or_else(|| anyhow::anyhow!("no beam.smp process here"))?;
+    let connection = Connection::connect(&args.amqp, ConnectionProperties::default()).await?;
+    for pattern in args.patterns.clone() {
+        let queue = format!("bench.acks.{:08x}", rand::random::<u32>());
+        let publish = connection.create_channel().await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let side = format!("{queue}.side");
+        declare(&publish, &queue, FieldTable::default()).await?;
+        declare(&publish, &side, returns_to(&queue)).await?;
+        let measured = fill(&publish, &queue, args.messages).await;
+        let measured = match measured {
+            Ok(()) => consume(&connection, &publish, &queue, &side, pattern, &args, broker).await,
+            Err(e) => Err(e),
+        };
+        for q in [&queue, &side] {
+            let _ = publish
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        let (rate, broker_us) = measured?;
+        println!(
+            "  acks {pattern:?} (held {}, republish 1 in {}): {rate:.0} msg/s, broker {broker_us:.1} µs/msg",
+            if pattern == Pattern::Held { args.held } else { 0 },
+            args.republish_every,
+        );
+    }
+    Ok(())
+}
+
+async fn declare(channel: &Channel, queue: &str, arguments: FieldTable) -> lapin::Result<()> {
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
+        .await
+        .map(|_| ())
+}
+
+/// A queue whose messages expire after 1 s back into `queue`, like a defer queue.
+fn returns_to(queue: &str) -> FieldTable {
+    let mut table = FieldTable::default();
+    table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(1000));
+    table.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    table.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(queue.into()),
+    );
+    table
+}
+
+async fn fill(channel: &Channel, queue: &str, n: usize) -> anyhow::Result<()> {
+    let body = vec![b'x'; BODY_BYTES];
+    for start in (0..n).step_by(1000) {
+        let batch = (start..n.min(start + 1000)).map(|_| publish(channel, queue, &body));
+        try_join_all(batch).await?;
+    }
+    Ok(())
+}
+
+/// Publishes a persistent message and waits for its confirm.
+async fn publish(channel: &Channel, queue: &str, body: &[u8]) -> lapin::Result<()> {
+    channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await?
+        .await
+        .map(|_| ())
+}
+
+/// Consumes `args.messages` deliveries the `pattern` way: (messages/s, broker µs/message).
+async fn consume(
+    connection: &Connection,
+    publisher: &Channel,
+    queue: &str,
+    side: &str,
+    pattern: Pattern,
+    args: &Args,
+    broker: u32,
+) -> anyhow::Result<(f64, f64)> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(args.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let (started, cpu_before) = (Instant::now(), broker_cpu(broker)?);
+    let (mut held, mut republished) = (Vec::new(), Vec::new());
+    let single = BasicAckOptions::default();
+    for got in 1..=args.messages {
+        let Some(delivery) = deliveries.next().await else {
+            anyhow::bail!("the broker ended the consumer");
+        };
+        let delivery = delivery?;
+        if args.republish_every > 0 && got % args.republish_every == 0 {
+            // Concurrently, as the bridge's settle tasks do: confirm, then ack.
+            let publisher = publisher.clone();
+            let side = side.to_owned();
+            republished.push(tokio::spawn(async move {
+                publish(&publisher, &side, &delivery.data).await?;
+                delivery.acker.ack(single).await.map(|_| ())
+            }));
+            continue;
+        }
+        match pattern {
+            Pattern::Multiple if got % MULTIPLE_EVERY == 0 || got == args.messages => {
+                delivery
+                    .acker
+                    .ack(BasicAckOptions { multiple: true })
+                    .await?;
+            }
+            Pattern::Multiple => {}
+            Pattern::Held if held.len() < args.held => held.push(delivery),
+            Pattern::Single | Pattern::Held => {
+                delivery.acker.ack(single).await?;
+            }
+        }
+    }
+    for task in republished {
+        task.await??;
+    }
+    let (elapsed, cpu) = (started.elapsed(), broker_cpu(broker)? - cpu_before);
+    for delivery in held {
+        delivery.acker.ack(single).await?;
+    }
+    let _ = channel.close(200, "done".into()).await;
+    let n = args.messages as f64;
+    Ok((n / elapsed.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n))
+}
+
+fn broker_cpu(pid: u32) -> anyhow::Result<Duration> {
+    cpu_time_of(pid).ok_or_else(|| anyhow::anyhow!("cannot read the CPU time of beam.smp"))
+}
