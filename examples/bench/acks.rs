@@ -74,11 +74,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let side = format!("{queue}.side");
         declare(&publish, &queue, FieldTable::default()).await?;
         declare(&publish, &side, returns_to(&queue)).await?;
-        let measured = fill(&publish, &queue, args.messages).await;
-        let measured = match measured {
-            Ok(()) => consume(&connection, &publish, &queue, &side, pattern, &args, broker).await,
-            Err(e) => Err(e),
-        };
+        let measured = async {
+            fill(&publish, &queue, args.messages).await?;
+            consume(&connection, &publish, &queue, &side, pattern, &args, broker).await
+        }
+        .await;
         for q in [&queue, &side] {
             let _ = publish
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
