@@ -43,6 +43,12 @@ pub enum Next {
 /// The most jitter added to a wait, as a fraction of the step.
 const JITTER: f64 = 0.1;
 
+/// `step` plus up to [`JITTER`] of it, `jitter` in `[0, 1)` choosing how much: spreads
+/// retries and deferrals so a recovering brand is not hit by a wave.
+pub fn jittered(step: Duration, jitter: f64) -> Duration {
+    step + step.mul_f64(JITTER * jitter.clamp(0.0, 1.0))
+}
+
 impl RetryPolicy {
     /// Decides after failed attempt `attempt` (1-based), `since_first` after the first attempt.
     ///
@@ -66,10 +72,11 @@ impl RetryPolicy {
             (Some(429 | 503), Some(asked)) => asked.clamp(step, step * 2),
             _ => step,
         };
-        let jittered = honoured + step.mul_f64(JITTER * jitter.clamp(0.0, 1.0));
+        // Retry-After lengthens the wait; the jitter stays a share of the step.
+        let wait = jittered(step, jitter) + (honoured - step);
         Next::RetryIn {
             step,
-            wait: jittered.min(step * 2),
+            wait: wait.min(step * 2),
         }
     }
 }

@@ -10,13 +10,16 @@ use clap::ValueEnum;
 use futures_util::future::try_join_all;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+use notify_bridge::consume::broker::holding;
+
 use super::child::{broker_pid, cpu_time_of};
+use super::passthrough::consume_from;
 
 /// How the consumer acks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,7 +76,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
         let side = format!("{queue}.side");
         declare(&publish, &queue, FieldTable::default()).await?;
-        declare(&publish, &side, returns_to(&queue)).await?;
+        // Returns its messages to the main queue after 1 s, as a defer queue does.
+        let returns = holding(&FieldTable::default(), &queue, Duration::from_secs(1));
+        declare(&publish, &side, returns).await?;
         let measured = async {
             fill(&publish, &queue, args.messages).await?;
             consume(&connection, &publish, &queue, &side, pattern, &args, broker).await
@@ -99,21 +104,6 @@ async fn declare(channel: &Channel, queue: &str, arguments: FieldTable) -> lapin
         .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
         .await
         .map(|_| ())
-}
-
-/// A queue whose messages expire after 1 s back into `queue`, like a defer queue.
-fn returns_to(queue: &str) -> FieldTable {
-    let mut table = FieldTable::default();
-    table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(1000));
-    table.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString("".into()),
-    );
-    table.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(queue.into()),
-    );
-    table
 }
 
 async fn fill(channel: &Channel, queue: &str, n: usize) -> anyhow::Result<()> {
@@ -151,17 +141,7 @@ async fn consume(
     broker: u32,
 ) -> anyhow::Result<(f64, f64)> {
     let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(args.prefetch, BasicQosOptions::default())
-        .await?;
-    let mut deliveries = channel
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let mut deliveries = consume_from(&channel, queue, args.prefetch).await?;
     let (started, cpu_before) = (Instant::now(), broker_cpu(broker)?);
     let (mut held, mut republished) = (Vec::new(), Vec::new());
     let single = BasicAckOptions::default();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::Semaphore;
 
 /// What the baseline consumes and where it posts.
@@ -27,23 +27,32 @@ pub struct Args {
     pub in_flight: usize,
 }
 
+/// Consumes `queue` on `channel` with `prefetch` unacked at most, acks manual.
+pub async fn consume_from(
+    channel: &Channel,
+    queue: &str,
+    prefetch: u16,
+) -> lapin::Result<lapin::Consumer> {
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
 /// Consumes until the process is killed, or the broker ends the consumer.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let props = ConnectionProperties::default()
         .with_connection_name(format!("bench passthrough {}", args.queue).into());
     let connection = Connection::connect(&args.amqp, props).await?;
     let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(args.prefetch, BasicQosOptions::default())
-        .await?;
-    let mut deliveries = channel
-        .basic_consume(
-            args.queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let mut deliveries = consume_from(&channel, &args.queue, args.prefetch).await?;
     let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let limit = Arc::new(Semaphore::new(args.in_flight));
     let url = Arc::new(args.url);

@@ -283,6 +283,15 @@ mod tests {
         }
     }
 
+    impl Running {
+        /// Hands over nothing more, waits for the task to end cleanly; its acks.
+        async fn finish(self) -> Recorder {
+            drop(self.tx);
+            self.task.await.unwrap().unwrap();
+            self.recorder
+        }
+    }
+
     /// Lets the ack task run until it waits again, without moving the paused clock.
     async fn settle_down() {
         for _ in 0..10 {
@@ -298,10 +307,8 @@ mod tests {
         }
         settle_down().await;
         assert_eq!(r.recorder.acks(), vec![(4, true)]);
-        drop(r.tx);
-        r.task.await.unwrap().unwrap();
         assert_eq!(
-            r.recorder.acks(),
+            r.finish().await.acks(),
             vec![(4, true)],
             "nothing owed at the end"
         );
@@ -330,8 +337,7 @@ mod tests {
         r.tx.send(5).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks()[3..], [(6, true)]);
-        drop(r.tx);
-        r.task.await.unwrap().unwrap();
+        r.finish().await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -344,8 +350,7 @@ mod tests {
         settle_down().await;
         // 1 is acked by name: naming 2 (already acked) would be an unknown tag to the broker.
         assert_eq!(r.recorder.acks(), vec![(2, false), (1, true)]);
-        drop(r.tx);
-        r.task.await.unwrap().unwrap();
+        r.finish().await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -364,8 +369,7 @@ mod tests {
         tokio::time::sleep(LINGER).await;
         settle_down().await;
         assert_eq!(r.recorder.acks()[2..], [(4, false)]);
-        drop(r.tx);
-        r.task.await.unwrap().unwrap();
+        r.finish().await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -103,7 +103,7 @@ pub async fn declare_topology(
 }
 
 /// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.
-fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable {
+pub fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable {
     let mut table = arguments.clone();
     let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));

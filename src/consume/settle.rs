@@ -12,7 +12,7 @@ use lapin::Channel;
 
 use super::broker::{self, BrokerError};
 use crate::message::{Attempt, MessageId};
-use crate::pipeline::{Handled, DEFER_STEPS};
+use crate::pipeline::Handled;
 use crate::retry::step_name;
 use crate::settings::BrokerSettings;
 
@@ -31,8 +31,6 @@ type Headers = BTreeMap<ShortString, AMQPValue>;
 pub struct Settler {
     channel: Channel,
     queue: String,
-    /// Named once here, not per message: each of `DEFER_STEPS` with its queue.
-    defer: Vec<(Duration, String)>,
     dead: String,
 }
 
@@ -41,10 +39,6 @@ impl Settler {
     pub fn new(channel: Channel, broker: &BrokerSettings) -> Self {
         Self {
             channel,
-            defer: DEFER_STEPS
-                .into_iter()
-                .map(|step| (step, defer_queue(&broker.queue, step)))
-                .collect(),
             dead: broker.dead_queue(),
             queue: broker.queue.clone(),
         }
@@ -77,12 +71,8 @@ impl Settler {
     ) -> Result<(), BrokerError> {
         let mut headers = original_headers(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
-        let (_, queue) = self
-            .defer
-            .iter()
-            .find(|(s, _)| *s == step)
-            .unwrap_or(&self.defer[self.defer.len() - 1]);
-        self.send(delivery, id, headers, Some(wait), queue).await
+        let queue = defer_queue(&self.queue, step);
+        self.send(delivery, id, headers, Some(wait), &queue).await
     }
 
     /// Parks `delivery` in `<queue>.dead` with why, how often and when it was tried.

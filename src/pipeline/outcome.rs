@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::channel::Channel;
 use crate::message::{Attempt, NotifyType};
 use crate::parse::BadInput;
-use crate::retry::{Failure, Next};
+use crate::retry::{jittered, Failure, Next};
 
 use super::Pins;
 
@@ -102,10 +102,9 @@ pub(super) fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> 
         Outcome::Bad(_) => return Verdict::Park,
         Outcome::Deferred => {
             let step = defer_step(attempt.deferrals, channel.timeout);
-            let jitter = rand::random::<f64>();
             return Verdict::Defer {
                 step,
-                wait: step + step.mul_f64(0.1 * jitter.clamp(0.0, 1.0)),
+                wait: jittered(step, rand::random()),
             };
         }
         Outcome::Failed {
