@@ -26,8 +26,6 @@ mod stats;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use notify_bridge::consume::settle::retry_queue;
-
 use crate::support::{amqp_url, eventually, settings, unique_queue, Bridge};
 use load::{Publisher, Target};
 
@@ -65,13 +63,6 @@ async fn the_harness_counts_a_small_load_exactly() {
     };
     let toml = config::bridge_toml(&amqp_url(), &queue, tuning, FIXTURES.as_ref());
     let settings = settings(&toml, &queue);
-    let mut queues = vec![queue.clone(), format!("{queue}.dead")];
-    queues.extend(
-        settings
-            .retry_steps()
-            .into_iter()
-            .map(|step| retry_queue(&queue, step)),
-    );
     let bridge = Bridge::start(settings);
 
     // A's messages fail three times (schedule 0s, 1s, 2s), then wait in the parking lot.
@@ -114,6 +105,5 @@ async fn the_harness_counts_a_small_load_exactly() {
     let expected: HashSet<u32> = (0..N as u32).filter(|&i| is_a(i as usize)).collect();
     assert_eq!(parked, expected);
 
-    publisher.delete(&queues).await;
     publisher.close().await;
 }

@@ -221,7 +221,7 @@ async fn deep_and_frame_sized_amqp_headers_neither_crash_nor_loop() {
         "MakeCode",
         &serde_json::json!({"bizContent": "{}"}),
     );
-    let q = queue.clone();
+    let q = queue.to_string();
     let body_bytes = body.clone().into_bytes();
     tokio::task::spawn_blocking(move || {
         // 26,000 levels: as deep as a 128 KiB frame allows; 3,000: under the size limit.

@@ -21,6 +21,7 @@ use notify_bridge::inbound::{Server, Stats};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::cleanup::TestQueue;
 use crate::support::{amqp_url, settings, unique_queue};
 
 pub const RSA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rsa");
@@ -67,7 +68,7 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
     pub exchange: String,
-    pub queue: String,
+    pub queue: TestQueue,
     /// The config, so a second replica can start from it.
     config: String,
     receiver: String,

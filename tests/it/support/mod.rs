@@ -1,6 +1,8 @@
 //! Fixtures for the integration tests: the real broker, real HTTP receivers, the bridge.
 
 pub mod broker;
+pub mod cleanup;
+pub mod preflight;
 pub mod process;
 pub mod raw_amqp;
 pub mod receiver;
@@ -19,9 +21,10 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-/// A queue name no other test (or earlier run) uses.
-pub fn unique_queue(test: &str) -> String {
-    format!("it.{test}.{:08x}", rand::random::<u32>())
+/// A queue name no other test (or earlier run) uses; what is named after it is deleted when
+/// it drops.
+pub fn unique_queue(test: &str) -> cleanup::TestQueue {
+    cleanup::TestQueue::new(test)
 }
 
 /// Polls `check` until it holds, failing the test after `limit`.
