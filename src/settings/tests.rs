@@ -43,6 +43,19 @@ fn the_shipped_example_is_valid() {
 }
 
 #[test]
+fn the_docker_demo_config_is_valid_and_needs_its_admin_token() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/docker-demo.toml");
+    let err = Settings::load(&path, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ADMIN_TOKEN"), "{err}");
+    let env = HashMap::from([("ADMIN_TOKEN".to_string(), "t".to_string())]);
+    let s = Settings::load(&path, &env).unwrap();
+    assert_eq!(s.admin.listen.to_string(), "0.0.0.0:9464");
+    assert!(s.channels.contains_key("demo"));
+}
+
+#[test]
 fn defaults_come_from_the_ebuy_preset() {
     let s = load(MINIMAL, &[("A_SECRET", "x")]).unwrap();
     let a = &s.channels["a"];
