@@ -46,12 +46,14 @@ enum Command {
     Dead(cli::dead::Args),
     /// Show the delivery journal: attempts by channel, type, outcome, time or message id.
     Deliveries(cli::deliveries::Args),
+    /// Every preset live against RabbitMQ and a receiver here that checks each callback.
+    Demo(cli::demo::Args),
 }
 
 /// The config file every subcommand takes.
 #[derive(clap::Args)]
 pub struct ConfigArg {
-    /// TOML config file (SPEC §9); NOTIFY_BRIDGE__… variables override its keys.
+    /// TOML config file; NOTIFY_BRIDGE__… variables override its keys.
     #[arg(long, default_value = "notify-bridge.toml")]
     config: PathBuf,
 }
@@ -114,6 +116,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
         Command::Deliveries(args) => cli::deliveries::run(args).await,
+        Command::Demo(args) => cli::demo::run(args).await,
     }
 }
 

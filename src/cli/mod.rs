@@ -2,6 +2,7 @@
 
 pub mod dead;
 pub mod deliveries;
+pub mod demo;
 pub mod explain;
 pub mod publish;
 pub mod request_file;

@@ -6,6 +6,7 @@ mod bad_input;
 mod bench_smoke;
 mod cli;
 mod delivery;
+mod demo;
 mod faults;
 mod hostile;
 mod inbound;
