@@ -123,7 +123,12 @@ fn template_source(
                 let source = std::fs::read_to_string(&path).map_err(|e| {
                     invalid(
                         key,
-                        format!("cannot read `{}`: {}", path.display(), e.kind()),
+                        format!(
+                            "cannot read `{}`: {} (a relative path is read from the config \
+                             file's directory)",
+                            path.display(),
+                            e.kind()
+                        ),
                     )
                 })?;
                 (path.display().to_string(), source)

@@ -45,7 +45,10 @@ pub enum ResolveError {
     #[error("unterminated `${{` reference")]
     Unterminated,
     /// A `*_file` path could not be read.
-    #[error("cannot read secret file `{path}`: {reason}")]
+    #[error(
+        "cannot read secret file `{path}`: {reason} (a relative path is read from the config \
+         file's directory)"
+    )]
     File { path: String, reason: String },
     /// Both the inline value and the `*_file` form were given.
     #[error("set either the value or the `_file` form, not both")]

@@ -197,6 +197,63 @@ fn check_config_names_the_channel_and_field() {
         .success());
 }
 
+/// The quickstart's files agree: every shipped example message signs for its channel in the
+/// example config, and that config works copied anywhere (its keys are inline).
+#[test]
+fn example_messages_sign_with_the_example_config_copied_elsewhere() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("copied.toml");
+    std::fs::copy(root.join("config/notify-bridge.example.toml"), &config).unwrap();
+    let messages = std::fs::read_dir(root.join("examples/messages")).unwrap();
+    let mut signed = 0;
+    for entry in messages {
+        let path = entry.unwrap().path();
+        let channel = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let out = bridge(&[
+            "sign",
+            "--config",
+            config.to_str().unwrap(),
+            "--channel",
+            &channel,
+            "--message",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{channel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let request: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(request["url"], message["notifyUrl"], "{channel}");
+        signed += 1;
+    }
+    assert!(
+        signed >= 4,
+        "examples/messages holds a message per example channel"
+    );
+}
+
+/// A relative key path is read from the config file's directory, and the error says so.
+#[test]
+fn a_missing_key_file_names_the_resolved_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        "[channels.y]\npreset = \"yunzhimeng\"\nmessage_types = [\"third\"]\n\
+         signer = { private_key_file = \"keys/ours.pem\", peer_public_key_file = \"keys/theirs.pem\" }\n",
+    )
+    .unwrap();
+    let out = bridge(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let resolved = dir.path().join("keys/ours.pem");
+    assert!(stderr.contains(&resolved.display().to_string()), "{stderr}");
+    assert!(stderr.contains("config file's directory"), "{stderr}");
+}
+
 #[tokio::test]
 async fn publish_puts_count_messages_on_the_queue() {
     let dir = tempfile::tempdir().unwrap();
