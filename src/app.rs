@@ -28,7 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot listen for admin HTTP on {addr}: {source}")]
+    /// The cause is printed by the caller's chain, so the message holds it once.
+    #[error("cannot listen on `admin.listen` = {addr}")]
     AdminBind {
         addr: SocketAddr,
         source: std::io::Error,

@@ -31,10 +31,17 @@ impl HostPattern {
 
     fn matches(&self, host: &str) -> bool {
         match self {
+            // An operator who lists one name of this machine's loopback means both.
+            HostPattern::Exact(name) if is_loopback_name(name) => is_loopback_name(host),
             HostPattern::Exact(name) => host == name,
             HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
         }
     }
+}
+
+/// `localhost` and `127.0.0.1`: the two names operators use for this machine's loopback.
+fn is_loopback_name(name: &str) -> bool {
+    matches!(name, "localhost" | "127.0.0.1")
 }
 
 /// A channel's URL policy.
@@ -58,13 +65,20 @@ pub enum UrlRefused {
     /// URL parsers silently drop tabs and newlines; a URL that holds them is refused.
     #[error("URL contains whitespace or a control character")]
     ControlCharacter,
-    #[error("scheme `{0}` is not allowed for this channel")]
+    #[error(
+        "scheme `{0}` is not in this channel's `url_policy.schemes`; add \"{0}\" there to allow it"
+    )]
     Scheme(String),
     #[error("URLs with user credentials are not allowed")]
     Credentials,
-    #[error("host `{0}` is not allowed for this channel")]
+    #[error(
+        "host `{0}` is not in this channel's `url_policy.hosts`; add \"{0}\" there to allow it"
+    )]
     Host(String),
-    #[error("address `{0}` is private, loopback or otherwise not public")]
+    #[error(
+        "address `{0}` is private, loopback or otherwise not public; set \
+         `url_policy.allow_private = true` on this channel to allow it"
+    )]
     PrivateAddress(String),
     /// Found at connect time: the name's DNS answer held only non-public addresses.
     #[error("{0}")]
@@ -195,6 +209,39 @@ mod tests {
             hosts: hosts.iter().map(|h| HostPattern::parse(h)).collect(),
             allow_private,
         }
+    }
+
+    #[test]
+    fn localhost_and_127_0_0_1_are_one_host() {
+        for listed in ["127.0.0.1", "localhost", "LOCALHOST"] {
+            let p = policy(&[listed], true);
+            assert!(p.check("https://localhost:8080/cb").is_ok(), "{listed}");
+            assert!(p.check("https://127.0.0.1:8080/cb").is_ok(), "{listed}");
+            assert!(p.check("https://10.0.0.1/cb").is_err(), "{listed}");
+        }
+        let refused = policy(&["127.0.0.1"], false).check("https://localhost/");
+        assert!(matches!(refused, Err(UrlRefused::PrivateAddress(_))));
+    }
+
+    #[test]
+    fn refusals_say_which_key_to_change() {
+        let p = policy(&["notify.a.example"], false);
+        let scheme = p.check("http://notify.a.example/").unwrap_err().to_string();
+        assert!(
+            scheme.contains("url_policy.schemes") && scheme.contains("\"http\""),
+            "{scheme}"
+        );
+        let host = p.check("https://other.example/").unwrap_err().to_string();
+        assert!(
+            host.contains("url_policy.hosts") && host.contains("\"other.example\""),
+            "{host}"
+        );
+        let open = policy(&[], false);
+        let private = open.check("https://127.0.0.1/").unwrap_err().to_string();
+        assert!(
+            private.contains("url_policy.allow_private = true"),
+            "{private}"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ use crate::settings::Settings;
 /// Why the inbound server cannot start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum InboundError {
-    #[error("inbound.listen {addr}: {source}")]
+    /// The cause is printed by the caller's chain, so the message holds it once.
+    #[error("cannot listen on `inbound.listen` = {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
