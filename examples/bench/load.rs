@@ -227,7 +227,7 @@ async fn publish(
         .await
 }
 
-/// A queue message as WHALE publishes it (SPEC §1): about 400 bytes, a voucher code's
+/// A queue message as WHALE publishes it: about 400 bytes, a voucher code's
 /// business content with Chinese text and decimal amounts kept as text.
 pub fn message(target: &Target, index: usize) -> String {
     let notify_type = NOTIFY_TYPES[index % NOTIFY_TYPES.len()];

@@ -13,7 +13,7 @@ use crate::ConfigArg;
 pub struct Args {
     #[command(flatten)]
     config: ConfigArg,
-    /// A file holding one queue message (SPEC §1).
+    /// A file holding one queue message.
     #[arg(long)]
     message: PathBuf,
     /// How many copies to publish, each with its own message id.

@@ -34,7 +34,7 @@ pub struct Args {
     /// `ebuy` or `third`; by default the brand's own format when the channel takes it.
     #[arg(long)]
     message_type: Option<String>,
-    /// Send this queue message (SPEC §1) instead of the built-in sample; --to overrides
+    /// Send this queue message instead of the built-in sample; --to overrides
     /// its notifyUrl.
     #[arg(long)]
     message: Option<PathBuf>,

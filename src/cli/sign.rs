@@ -19,7 +19,7 @@ pub struct Args {
     /// The channel to sign for (overrides the message's channelId).
     #[arg(long)]
     channel: String,
-    /// A file holding one queue message (SPEC §1).
+    /// A file holding one queue message.
     #[arg(long)]
     message: PathBuf,
     /// Pin the clock (epoch milliseconds) for reproducible output.

@@ -1,5 +1,4 @@
-// Command verify checks a 商战网络-format callback from notify-bridge (sorted-chars md5,
-// seed 001).
+// Command verify checks a 商战网络-format callback from notify-bridge (sorted-chars md5).
 //
 // Usage:
 //

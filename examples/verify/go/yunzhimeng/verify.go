@@ -1,4 +1,4 @@
-// Command verify checks a 运之盟-format callback from notify-bridge (RSA, seed 000) and
+// Command verify checks a 运之盟-format callback from notify-bridge (RSA) and
 // decrypts its encrypted fields.
 //
 // Usage:
@@ -13,7 +13,7 @@
 // The rule: X-Signature is base64 of an RSA signature (SHA256withRSA, PKCS#1 v1.5) made
 // with our private key over X-Timestamp + X-Nonce + body, run together with nothing between
 // them and the body exactly as received. Verify it with our public key (ivs_public_key in
-// seed 000's words). Only then decrypt each agreed field (--decrypt, a JSON pointer such as
+// 运之盟's words). Only then decrypt each agreed field (--decrypt, a JSON pointer such as
 // /codePwd) with your private key (sign_secret_key): base64-decode, split into key-sized
 // blocks, decrypt each (PKCS#1 v1.5, or OAEP-SHA256 with --oaep), join, UTF-8.
 // Against replays, pass --max-age 300 and remember each X-Nonce for that long.

@@ -27,7 +27,7 @@ import java.util.regex.Pattern;
  * blank line, then the body byte for byte (see docs/integrators/README.md). Exit status: 0
  * when every signature holds, 1 when one does not, 2 on bad usage or an unreadable file.
  *
- * The body is {"appid", "request_data", "timestamp", "sign"} (EM's seed 003 format). The
+ * The body is {"appid", "request_data", "timestamp", "sign"} (EM's format). The
  * rule: take the top-level fields except {@code sign} (appid, request_data, timestamp), drop
  * those whose value is null or "", sort the keys by byte order, join them as k=v with &amp;
  * (values as they are: request_data is its JSON text, not URL-encoded), append

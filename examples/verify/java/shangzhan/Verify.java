@@ -18,7 +18,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Verifies a 商战网络-format callback from notify-bridge (sorted-chars md5, seed 001).
+ * Verifies a 商战网络-format callback from notify-bridge (sorted-chars md5).
  *
  * <pre>
  *   java Verify.java --secret SECRET REQUEST_FILE...

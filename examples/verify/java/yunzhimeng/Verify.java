@@ -27,7 +27,7 @@ import javax.crypto.spec.OAEPParameterSpec;
 import javax.crypto.spec.PSource;
 
 /**
- * Verifies a 运之盟-format callback from notify-bridge (RSA, seed 000) and decrypts its
+ * Verifies a 运之盟-format callback from notify-bridge (RSA) and decrypts its
  * encrypted fields.
  *
  * <pre>

@@ -1,5 +1,5 @@
 <?php
-// Verify a 商战网络-format callback from notify-bridge (sorted-chars md5, seed 001).
+// Verify a 商战网络-format callback from notify-bridge (sorted-chars md5).
 //
 // Usage:
 //   php verify.php --secret SECRET REQUEST_FILE...

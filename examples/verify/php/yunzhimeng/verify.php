@@ -1,5 +1,5 @@
 <?php
-// Verify a 运之盟-format callback from notify-bridge (RSA, seed 000) and decrypt its fields.
+// Verify a 运之盟-format callback from notify-bridge (RSA) and decrypt its fields.
 //
 // Usage:
 //   php verify.php --public-key BRIDGE_PUBLIC.pem --private-key YOUR_PRIVATE.pem \
@@ -13,7 +13,7 @@
 //
 // The rule: X-Signature is base64 of an RSA signature (SHA256withRSA, PKCS#1 v1.5) made with
 // our private key over X-Timestamp . X-Nonce . body, with nothing between them and the body
-// exactly as received. Verify it with our public key (ivs_public_key in seed 000's words).
+// exactly as received. Verify it with our public key (ivs_public_key in 运之盟's words).
 // Only then decrypt each agreed field (--decrypt, a JSON pointer such as /codePwd) with your
 // private key (sign_secret_key): base64-decode, split into key-sized blocks, decrypt each
 // with PKCS#1 v1.5 padding, join. (PHP's openssl before 8.5 cannot do OAEP-SHA256; a channel

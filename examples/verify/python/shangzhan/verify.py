@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Verify a 商战网络-format callback from notify-bridge (sorted-chars md5, seed 001).
+"""Verify a 商战网络-format callback from notify-bridge (sorted-chars md5).
 
 Usage:
     python3 verify.py --secret SECRET REQUEST_FILE...

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Verify a 运之盟-format callback from notify-bridge (RSA, seed 000) and decrypt its fields.
+"""Verify a 运之盟-format callback from notify-bridge (RSA) and decrypt its fields.
 
 Usage:
     python3 verify.py --public-key BRIDGE_PUBLIC.pem --private-key YOUR_PRIVATE.pem \\
