@@ -82,6 +82,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
+    let depth = tokio::spawn(crate::consume::depth::watch(
+        live.current().settings.broker.clone(),
+        Arc::clone(&metrics),
+        stop.clone(),
+    ));
     let consumer = Consumer::new(live, metrics, journal);
     let trigger = stop.clone();
     let watch = async move {
@@ -96,6 +101,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     stop.cancel();
     hangups.abort();
+    depth.abort();
     if let Some(task) = inbound {
         drain_inbound(task, grace).await;
     }

@@ -48,6 +48,8 @@ pub struct Limiter {
     progress_ms: AtomicU64,
     /// A moving average of the time successful requests took, in microseconds; 0 = none yet.
     typical_us: AtomicU64,
+    /// Wall-clock time of the last success in Unix milliseconds; 0 = none since start.
+    last_success_unix_ms: AtomicU64,
 }
 
 impl Limiter {
@@ -63,6 +65,7 @@ impl Limiter {
             started: Instant::now(),
             progress_ms: AtomicU64::new(0),
             typical_us: AtomicU64::new(0),
+            last_success_unix_ms: AtomicU64::new(0),
         }
     }
 
@@ -112,6 +115,8 @@ impl Limiter {
     /// Records a delivered request and how long it took: the channel is making progress.
     pub fn succeeded(&self, took: Duration) {
         self.mark_progress();
+        self.last_success_unix_ms
+            .store(crate::clock::now_ms(), Ordering::Relaxed);
         self.failing.store(false, Ordering::Release);
         if self.stall_reported.load(Ordering::Relaxed)
             && self.stall_reported.swap(false, Ordering::AcqRel)
@@ -165,6 +170,16 @@ impl Limiter {
     /// Requests being sent now.
     pub fn in_flight(&self) -> usize {
         self.busy.load(Ordering::Acquire)
+    }
+
+    /// Whether the channel is stalled now (from its first deferral until a success).
+    pub fn is_stalled(&self) -> bool {
+        self.stall_reported.load(Ordering::Relaxed)
+    }
+
+    /// When a request last succeeded, in Unix milliseconds; `None` since the start.
+    pub fn last_success_unix_ms(&self) -> Option<u64> {
+        Some(self.last_success_unix_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
     }
 }
 

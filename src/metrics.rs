@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::inbound::StatsSnapshot;
-use crate::pipeline::{Handled, Outcome, Verdict};
+use crate::pipeline::{ChannelHealth, Handled, Outcome, Verdict};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelOutcome {
@@ -46,6 +46,9 @@ pub struct Metrics {
     bad_input: Family<Reason, Counter>,
     latency: Family<ChannelLabel, Histogram>,
     in_flight: Family<ChannelLabel, Gauge>,
+    stalled: Family<ChannelLabel, Gauge>,
+    last_success: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
+    parked: Gauge,
     broker_connected: Gauge,
     reloads: Family<ReloadResult, Counter>,
     journal_lag: Gauge,
@@ -84,6 +87,24 @@ impl Metrics {
             "in_flight",
             "Requests being sent, by channel",
             in_flight.clone(),
+        );
+        let stalled = Family::<ChannelLabel, Gauge>::default();
+        registry.register(
+            "channel_stalled",
+            "1 while a channel is stalled (every slot taken, no success), by channel",
+            stalled.clone(),
+        );
+        let last_success = Family::<ChannelLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the channel's last delivered request (absent until one succeeds)",
+            last_success.clone(),
+        );
+        let parked = Gauge::default();
+        registry.register(
+            "parked_messages",
+            "Messages waiting in the parking lot (the .dead queue), read every 5 s",
+            parked.clone(),
         );
         let broker_connected = Gauge::default();
         registry.register(
@@ -127,6 +148,9 @@ impl Metrics {
             bad_input,
             latency,
             in_flight,
+            stalled,
+            last_success,
+            parked,
             broker_connected,
             reloads,
             journal_lag,
@@ -173,12 +197,27 @@ impl Metrics {
         self.reloads.get_or_create(&ReloadResult { result }).inc();
     }
 
-    /// Sets the in-flight gauge of `channel`.
-    pub fn set_in_flight(&self, channel: &str, n: usize) {
+    /// Sets a channel's in-flight, stalled and last-success gauges.
+    pub fn set_channel(&self, health: &ChannelHealth) {
         let label = ChannelLabel {
-            channel: channel.to_owned(),
+            channel: health.channel.clone(),
         };
-        self.in_flight.get_or_create(&label).set(n as i64);
+        self.in_flight
+            .get_or_create(&label)
+            .set(health.in_flight as i64);
+        self.stalled
+            .get_or_create(&label)
+            .set(i64::from(health.stalled));
+        if let Some(ms) = health.last_success_unix_ms {
+            self.last_success
+                .get_or_create(&label)
+                .set(ms as f64 / 1000.0);
+        }
+    }
+
+    /// The parking lot's depth, as the broker last reported it.
+    pub fn set_parked(&self, messages: u32) {
+        self.parked.set(i64::from(messages));
     }
 
     /// Mirrors the journal's own counters.

@@ -78,8 +78,8 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    for (channel, n) in state.live.current().pipeline.in_flight() {
-        state.metrics.set_in_flight(&channel, n);
+    for health in state.live.current().pipeline.health() {
+        state.metrics.set_channel(&health);
     }
     for (receiver, stats) in &state.callbacks {
         state.metrics.set_callbacks(receiver, &stats.snapshot());

@@ -6,6 +6,7 @@
 
 pub mod acks;
 pub mod broker;
+pub mod depth;
 pub mod headers;
 pub mod parking_lot;
 pub mod settle;

@@ -288,13 +288,30 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Requests in flight per channel, for the metrics gauge.
-    pub fn in_flight(&self) -> Vec<(String, usize)> {
+    /// Each channel's in-flight count, stall and last success, for the metrics gauges.
+    pub fn health(&self) -> Vec<ChannelHealth> {
         self.channels
             .iter()
-            .map(|(id, (_, limit))| (id.clone(), limit.in_flight()))
+            .map(|(id, (_, limit))| ChannelHealth {
+                channel: id.clone(),
+                in_flight: limit.in_flight(),
+                stalled: limit.is_stalled(),
+                last_success_unix_ms: limit.last_success_unix_ms(),
+            })
             .collect()
     }
+}
+
+/// What the metrics show of one channel's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelHealth {
+    pub channel: String,
+    /// Requests being sent now.
+    pub in_flight: usize,
+    /// Stalled: every slot taken and no success for a while; its surplus is deferred.
+    pub stalled: bool,
+    /// The last delivered request, in Unix milliseconds; `None` since the start.
+    pub last_success_unix_ms: Option<u64>,
 }
 
 /// One line for each outcome an operator may need to see.

@@ -14,6 +14,7 @@ mod isolation;
 mod journal;
 mod kit;
 mod limits;
+mod ops;
 mod presets;
 mod retry;
 mod rsa_interop;

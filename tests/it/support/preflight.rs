@@ -69,6 +69,11 @@ const NEEDS: &[Need] = &[
         present: || Path::new(JAVA_CLIENT).is_file(),
     },
     Need {
+        what: "promtool",
+        install: "apt-get install prometheus",
+        present: || on_path("promtool"),
+    },
+    Need {
         what: "python3 with `cryptography`",
         install: "pip install cryptography (or apt-get install python3-cryptography)",
         present: python_cryptography,
