@@ -14,6 +14,7 @@ mod journal;
 mod kit;
 mod limits;
 mod presets;
+mod publishers;
 mod retry;
 mod rsa_interop;
 mod secrets;

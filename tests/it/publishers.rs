@@ -1,0 +1,272 @@
+//! WHALE's publishers as its teams run them: the official RabbitMQ Java client with the
+//! properties Spring AMQP's converters set, and `amqp-publish`. Every body that is a queue
+//! message is delivered and signed, whatever its content type says; and messages parked
+//! for their content type by earlier versions are delivered once replayed.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::BasicProperties;
+use notify_bridge::message::MessageId;
+use serde_json::{json, Map, Value};
+
+use crate::support::broker::TestBroker;
+use crate::support::cleanup::QueueGuard;
+use crate::support::process::{bridge_cli, config_file};
+use crate::support::receiver::{Received, Receiver};
+use crate::support::{amqp_url, eventually, settings, unique_queue, Bridge};
+use crate::{independent_sign, CONFIG};
+
+/// One bizContent for every publisher: brands must receive exactly these bytes.
+const BIZ: &str = r#"{"orderNo":"W-1", "amount":0.10,"name":"易百\u0041","codes":["C1","C2"]}"#;
+
+const JAVA_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/publishers");
+const AMQP_CLIENT: &str = "/usr/share/java/amqp-client.jar";
+/// The client logs through slf4j 1.7 (Debian's `libslf4j-java`, a dependency of the
+/// client's package); the no-op binding keeps it from warning on stderr.
+const SLF4J: &str = "/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar";
+
+/// The standard message WHALE means, its timestamp pinned.
+fn standard() -> Value {
+    json!({"appId": "WHALE_APP", "bizContent": BIZ, "timestamp": "1700000000000"})
+}
+
+/// A queue message for channel `shop`; `whale` is the standard message as a JSON string
+/// (`nested = false`) or as the object itself.
+fn message(url: &str, notify_type: &str, nested: bool) -> Vec<u8> {
+    let whale = match nested {
+        true => standard(),
+        false => Value::String(standard().to_string()),
+    };
+    json!({
+        "channelId": "shop", "notifyUrl": url, "notifyType": notify_type,
+        "messageType": "ebuy", "whaleMessage": whale,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Compiles `SpringPublish.java` into `dir`.
+fn compile_java(dir: &Path) {
+    let out = Command::new("javac")
+        .args(["-cp", AMQP_CLIENT, "-d"])
+        .arg(dir)
+        .arg(format!("{JAVA_SOURCE}/SpringPublish.java"))
+        .output()
+        .expect("javac is installed (JDK 17)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "javac failed: {stderr}");
+}
+
+/// Publishes `(converter, message id, body)` each with Spring's properties, from Java.
+fn java_publish(dir: &Path, queue: &str, messages: &[(&str, &str, &[u8])]) {
+    let mut args = vec![amqp_url(), queue.to_owned()];
+    for (i, (converter, id, body)) in messages.iter().enumerate() {
+        let file = dir.join(format!("body-{i}.json"));
+        std::fs::write(&file, body).unwrap();
+        args.extend([converter.to_string(), id.to_string()]);
+        args.push(file.display().to_string());
+    }
+    let classpath = format!("{}:{AMQP_CLIENT}:{SLF4J}", dir.display());
+    let out = Command::new("java")
+        .args(["-cp", &classpath, "SpringPublish"])
+        .args(&args)
+        .output()
+        .expect("java is installed (JDK 17)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SpringPublish failed: {stderr}");
+}
+
+/// Publishes `body` (read from stdin, persistent) with `amqp-publish` and `options`.
+fn amqp_publish(queue: &str, body: &[u8], options: &[&str]) {
+    let mut child = Command::new("amqp-publish")
+        .args(["-u", &amqp_url(), "-r", queue, "-p"])
+        .args(options)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("amqp-publish is installed (amqp-tools)");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "amqp-publish failed: {stderr}");
+}
+
+/// The one request that carried `id`, its signature checked independently.
+fn delivered(received: &[Received], id: &str, action: &str) -> Map<String, Value> {
+    let matching: Vec<_> = received
+        .iter()
+        .filter(|r| r.headers["x-notify-id"] == id)
+        .collect();
+    assert_eq!(matching.len(), 1, "{id} delivered exactly once");
+    let body: Map<String, Value> = serde_json::from_str(&matching[0].body).unwrap();
+    assert_eq!(body["action"], action, "{id}");
+    assert_eq!(body["timestamp"], "1700000000000", "{id}");
+    assert_eq!(
+        body["sign"],
+        independent_sign(&body, "it-secret-shop", true),
+        "{id}: signed with the channel's secret"
+    );
+    body
+}
+
+fn header<'a>(props: &'a BasicProperties, name: &str) -> Option<&'a AMQPValue> {
+    props.headers().as_ref()?.inner().get(name)
+}
+
+#[tokio::test]
+async fn java_and_amqp_tools_publishers_are_delivered_and_signed() {
+    let queue = unique_queue("publishers");
+    let _cleanup = QueueGuard::new(&queue);
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let url = receiver.url("/n");
+    let dir = tempfile::tempdir().unwrap();
+
+    compile_java(dir.path());
+    let simple = message(&url, "MakeCode", false);
+    let jackson = message(&url, "MakeVoid", true);
+    java_publish(
+        dir.path(),
+        &queue,
+        &[
+            ("simple", "java-simple", &simple),
+            ("jackson", "java-jackson", &jackson),
+        ],
+    );
+    let octets = message(&url, "Verify", false);
+    amqp_publish(&queue, &octets, &["-C", "application/octet-stream"]);
+    let bom = [
+        b"\xEF\xBB\xBF".as_slice(),
+        &message(&url, "VerifyVoid", true),
+    ]
+    .concat();
+    amqp_publish(&queue, &bom, &[]);
+    let text_json = message(&url, "CodeDelay", false);
+    amqp_publish(&queue, &text_json, &["-C", "text/json", "-E", "UTF-8"]);
+    let gzip = message(&url, "CodeExpire", false);
+    amqp_publish(&queue, &gzip, &["-C", "application/json", "-E", "gzip"]);
+
+    // The publishers set what they claim to: the test means nothing otherwise.
+    let props = broker.peek(&queue).await;
+    assert_eq!(props.len(), 6);
+    let java: Vec<_> = props.iter().filter(|p| p.message_id().is_some()).collect();
+    let (spring_simple, spring_jackson) = (java[0], java[1]);
+    let text = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
+    assert_eq!(
+        text(spring_simple.content_type()).as_deref(),
+        Some("text/plain")
+    );
+    assert_eq!(
+        text(spring_simple.content_encoding()).as_deref(),
+        Some("UTF-8")
+    );
+    assert_eq!(*spring_simple.delivery_mode(), Some(2));
+    assert_eq!(*spring_simple.priority(), Some(0));
+    let json_type = text(spring_jackson.content_type());
+    assert_eq!(json_type.as_deref(), Some("application/json"));
+    let type_id = AMQPValue::LongString(LongString::from("com.whale.core.BrandNotifyDTO"));
+    assert_eq!(header(spring_jackson, "__TypeId__"), Some(&type_id));
+    let types: Vec<_> = props.iter().map(|p| text(p.content_type())).collect();
+    assert!(types.contains(&Some("application/octet-stream".into())));
+    assert!(
+        types.contains(&None),
+        "amqp-publish sends no content type unless told"
+    );
+
+    let bridge = Bridge::start(settings(CONFIG, &queue));
+    let dead = format!("{queue}.dead");
+    eventually(
+        Duration::from_secs(30),
+        "five delivered, one parked",
+        || async { receiver.count() >= 5 && broker.depth(&dead).await >= 1 },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        broker.depth(&queue).await == 0
+    })
+    .await;
+    bridge.stop().await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 5, "{received:#?}");
+    let id = |body: &[u8]| MessageId::of_body(body).as_str().to_owned();
+    let bodies = [
+        delivered(&received, "java-simple", "MakeCodeNotify"),
+        delivered(&received, "java-jackson", "MakeVoidNotify"),
+        delivered(&received, &id(&octets), "VerifyNotify"),
+        delivered(&received, &id(&bom), "VerifyVoidNotify"),
+        delivered(&received, &id(&text_json), "CodeDelayNotify"),
+    ];
+    for body in &bodies {
+        // Nested or as a string, with or without a BOM: the same bizContent, byte for byte.
+        assert_eq!(body["bizContent"].as_str(), Some(BIZ));
+    }
+    let parked = broker.drain(&dead).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body, gzip, "parked as it came");
+    let reason = &parked[0].headers["x-notify-error"];
+    assert!(
+        reason.starts_with("content-encoding: content encoding `gzip`"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn messages_parked_for_their_content_type_by_earlier_versions_are_replayed() {
+    let queue = unique_queue("ct-replay");
+    let _cleanup = QueueGuard::new(&queue);
+    let dead = format!("{queue}.dead");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    broker.declare(&dead).await;
+    let receiver = Receiver::ok().await;
+    let body = message(&receiver.url("/n"), "Verify", false);
+    // As the bridge parked a Spring-published message when it still trusted the type.
+    let parked_at = AMQPValue::LongLongInt(1_765_000_000_000);
+    let reason = "content-type: content type `text/plain` is not application/json";
+    let headers: FieldTable = [
+        ("x-notify-error", AMQPValue::LongString(reason.into())),
+        ("x-notify-attempt", AMQPValue::LongUInt(1)),
+        ("x-notify-first-attempt-at", parked_at.clone()),
+        ("x-notify-last-attempt-at", parked_at.clone()),
+        ("x-notify-parked-at", parked_at),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v))
+    .collect::<std::collections::BTreeMap<_, _>>()
+    .into();
+    let props = BasicProperties::default()
+        .with_message_id("spring-1".into())
+        .with_content_type("text/plain".into())
+        .with_content_encoding("UTF-8".into())
+        .with_delivery_mode(2)
+        .with_priority(0)
+        .with_headers(headers);
+    broker.publish_with(&dead, &body, props).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    let bridge = Bridge::start(settings(CONFIG, &queue));
+    let out = bridge_cli(&["dead", "replay", "--config", cfg.to_str().unwrap()]);
+    assert!(out.contains("replayed 1"), "{out}");
+    eventually(Duration::from_secs(20), "the replayed delivery", || async {
+        receiver.count() >= 1
+    })
+    .await;
+    bridge.stop().await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].headers["x-notify-attempt"], "1",
+        "a fresh schedule"
+    );
+    let sent = delivered(&received, "spring-1", "VerifyNotify");
+    assert_eq!(sent["bizContent"].as_str(), Some(BIZ));
+    assert_eq!(broker.depth(&dead).await, 0, "nothing parked again");
+}
