@@ -227,20 +227,20 @@ impl Pipeline {
             .await
         {
             Ok(answer) => {
-                let outcome = if channel.success.holds(answer.status, &answer.body) {
-                    limit.succeeded(answer.latency);
-                    Outcome::Delivered {
-                        status: answer.status,
+                let outcome = match channel.success.failure(answer.status, &answer.body) {
+                    None => {
+                        limit.succeeded(answer.latency);
+                        Outcome::Delivered {
+                            status: answer.status,
+                        }
                     }
-                } else {
-                    limit.failed();
-                    Outcome::Failed {
-                        status: Some(answer.status),
-                        error: format!(
-                            "answer did not meet the success rule: {}",
-                            snippet(&answer.body)
-                        ),
-                        retry_after: answer.retry_after,
+                    Some(error) => {
+                        limit.failed();
+                        Outcome::Failed {
+                            status: Some(answer.status),
+                            error,
+                            retry_after: answer.retry_after,
+                        }
                     }
                 };
                 let sent = Sent {
@@ -313,14 +313,4 @@ fn log(outcome: &Outcome, verdict: Verdict) {
 /// The cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The start of a response body, single-line, for headers and logs.
-fn snippet(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    format!("{:?}", one_line.trim())
 }
