@@ -3,14 +3,15 @@
 //! message is delivered and signed, whatever its content type says; and messages parked
 //! for their content type by earlier versions are delivered once replayed.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use notify_bridge::message::MessageId;
+use notify_bridge::settings::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;
@@ -19,15 +20,12 @@ use crate::support::process::{bridge_cli, config_file};
 use crate::support::receiver::{Received, Receiver};
 use crate::support::{amqp_url, eventually, settings, unique_queue, Bridge};
 use crate::{independent_sign, CONFIG};
+use tools::{amqp_publish, compile_java, java_publish};
+
+mod tools;
 
 /// One bizContent for every publisher: brands must receive exactly these bytes.
 const BIZ: &str = r#"{"orderNo":"W-1", "amount":0.10,"name":"易百\u0041","codes":["C1","C2"]}"#;
-
-const JAVA_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/publishers");
-const AMQP_CLIENT: &str = "/usr/share/java/amqp-client.jar";
-/// The client logs through slf4j 1.7 (Debian's `libslf4j-java`, a dependency of the
-/// client's package); the no-op binding keeps it from warning on stderr.
-const SLF4J: &str = "/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar";
 
 /// The standard message WHALE means, its timestamp pinned.
 fn standard() -> Value {
@@ -47,52 +45,6 @@ fn message(url: &str, notify_type: &str, nested: bool) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
-}
-
-/// Compiles `SpringPublish.java` into `dir`.
-fn compile_java(dir: &Path) {
-    let out = Command::new("javac")
-        .args(["-cp", AMQP_CLIENT, "-d"])
-        .arg(dir)
-        .arg(format!("{JAVA_SOURCE}/SpringPublish.java"))
-        .output()
-        .expect("javac is installed (JDK 17)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "javac failed: {stderr}");
-}
-
-/// Publishes `(converter, message id, body)` each with Spring's properties, from Java.
-fn java_publish(dir: &Path, queue: &str, messages: &[(&str, &str, &[u8])]) {
-    let mut args = vec![amqp_url(), queue.to_owned()];
-    for (i, (converter, id, body)) in messages.iter().enumerate() {
-        let file = dir.join(format!("body-{i}.json"));
-        std::fs::write(&file, body).unwrap();
-        args.extend([converter.to_string(), id.to_string()]);
-        args.push(file.display().to_string());
-    }
-    let classpath = format!("{}:{AMQP_CLIENT}:{SLF4J}", dir.display());
-    let out = Command::new("java")
-        .args(["-cp", &classpath, "SpringPublish"])
-        .args(&args)
-        .output()
-        .expect("java is installed (JDK 17)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SpringPublish failed: {stderr}");
-}
-
-/// Publishes `body` (read from stdin, persistent) with `amqp-publish` and `options`.
-fn amqp_publish(queue: &str, body: &[u8], options: &[&str]) {
-    let mut child = Command::new("amqp-publish")
-        .args(["-u", &amqp_url(), "-r", queue, "-p"])
-        .args(options)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("amqp-publish is installed (amqp-tools)");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "amqp-publish failed: {stderr}");
 }
 
 /// The one request that carried `id`, its signature checked independently.
@@ -269,4 +221,70 @@ async fn messages_parked_for_their_content_type_by_earlier_versions_are_replayed
     let sent = delivered(&received, "spring-1", "VerifyNotify");
     assert_eq!(sent["bizContent"].as_str(), Some(BIZ));
     assert_eq!(broker.depth(&dead).await, 0, "nothing parked again");
+}
+
+/// A Spring `text/plain` message the brand refused until parked is replayed from the
+/// journal's original (`POST /deliveries/{id}/replay` keeps its content type) and lands.
+#[tokio::test]
+async fn a_spring_message_replayed_from_the_journal_is_delivered() {
+    let queue = unique_queue("journal-replay");
+    let _cleanup = QueueGuard::new(&queue);
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&healthy);
+    let receiver = Receiver::start(move |_| match flag.load(Ordering::SeqCst) {
+        true => (200, "ok".into()),
+        false => (500, "down".into()),
+    })
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{CONFIG}\n[admin]\nlisten = \"127.0.0.1:{port}\"\n\n[journal]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("journal.db").display()
+    )
+    .replace("{queue}", &queue)
+    .replace("{amqp}", &amqp_url());
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, toml).unwrap();
+    let bridge = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let spring = BasicProperties::default()
+        .with_message_id("spring-2".into())
+        .with_content_type("text/plain".into())
+        .with_content_encoding("UTF-8".into())
+        .with_delivery_mode(2)
+        .with_priority(0);
+    let body = message(&receiver.url("/n"), "MakeCode", false);
+    broker.publish_with(&queue, &body, spring).await;
+    let dead = format!("{queue}.dead");
+    eventually(
+        Duration::from_secs(20),
+        "parked after three attempts",
+        || async { broker.depth(&dead).await == 1 },
+    )
+    .await;
+    assert_eq!(receiver.count(), 3, "tried, not refused as bad input");
+
+    healthy.store(true, Ordering::SeqCst);
+    let replay = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/deliveries/spring-2/replay"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 200);
+    eventually(Duration::from_secs(10), "the replayed delivery", || async {
+        receiver.count() == 4
+    })
+    .await;
+    bridge.stop().await;
+    let answered: Vec<_> = receiver.received().into_iter().skip(3).collect();
+    let sent = delivered(&answered, "spring-2", "MakeCodeNotify");
+    assert_eq!(sent["bizContent"].as_str(), Some(BIZ));
 }
