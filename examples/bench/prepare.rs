@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use notify_bridge::deliver::Sender;
 use notify_bridge::message::MessageId;
+use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use notify_bridge::settings::Settings;
 
@@ -56,7 +57,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let id = MessageId::from_delivery(Some(&format!("prep-{i}-0")), b"");
             let body = bodies[i % bodies.len()].as_bytes();
             let prepared = pipeline
-                .prepare(&id, body, Some("application/json"), &Pins::now(), false)
+                .prepare(
+                    &id,
+                    body,
+                    Declared::content_type(Some("application/json")),
+                    &Pins::now(),
+                    false,
+                )
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             bytes += prepared.request.body.len();
         }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use notify_bridge::deliver::{BodyRule, Response, Sender, StatusRule, SuccessRule};
 use notify_bridge::format::template::samples;
 use notify_bridge::message::{MessageId, MessageType, NotifyType};
+use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use serde_json::{json, Value};
 
@@ -56,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let pipeline = Pipeline::new(&settings, Sender::new());
     let prepared = pipeline
-        .prepare(&id, &body, None, &Pins::now(), true)
+        .prepare(&id, &body, Declared::default(), &Pins::now(), true)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;
     let mut request = prepared.request;
     if channel.notify_id_header {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use notify_bridge::deliver::{Request, Sender};
 use notify_bridge::message::MessageId;
+use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use serde_json::{Map, Value};
 
@@ -50,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     pins.nonce = args.nonce;
     let id = MessageId::of_body(&text);
     let prepared = pipeline
-        .prepare(&id, &body, None, &pins, args.explain)
+        .prepare(&id, &body, Declared::default(), &pins, args.explain)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;
 
     if args.http {

@@ -25,7 +25,7 @@ use crate::journal::{Entry, Journal, Original};
 use crate::live::Live;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
-use crate::parse::BadInput;
+use crate::parse::{BadInput, Declared};
 use crate::pipeline::{Handled, Pipeline, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
@@ -160,6 +160,10 @@ async fn settle_one(
         &delivery.data,
     );
     let content_type = props.content_type().as_ref().map(|s| s.as_str().to_owned());
+    let content_encoding = props
+        .content_encoding()
+        .as_ref()
+        .map(|s| s.as_str().to_owned());
     let attempt = attempt_of(&delivery);
     let handled = if let Err(bad) = headers::check(&delivery.properties) {
         warn!(id = %id, reason = bad.code(), error = %bad, "bad input; parking");
@@ -169,7 +173,11 @@ async fn settle_one(
     } else {
         // A panic here would leave the message unacked until the connection dropped, then
         // redelivered to panic again: park it instead, so one message cannot stall the queue.
-        let handling = pipeline.handle(&id, &delivery.data, content_type.as_deref(), attempt);
+        let declared = Declared {
+            content_type: content_type.as_deref(),
+            content_encoding: content_encoding.as_deref(),
+        };
+        let handling = pipeline.handle(&id, &delivery.data, declared, attempt);
         match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
             Ok(handled) => handled,
             Err(panic) => {

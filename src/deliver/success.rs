@@ -50,8 +50,33 @@ impl StatusRule {
 impl SuccessRule {
     /// Whether `status` and `body` satisfy the rule.
     pub fn holds(&self, status: u16, body: &str) -> bool {
-        self.status.holds(status) && self.body.as_ref().is_none_or(|rule| rule.holds(body))
+        self.failure(status, body).is_none()
     }
+
+    /// Why an answer is not a success, status first (`HTTP 500: "oops"`), as operators read
+    /// it in logs, the journal and a parked message's `x-notify-error`; `None` on success.
+    pub fn failure(&self, status: u16, body: &str) -> Option<String> {
+        if !self.status.holds(status) {
+            return Some(format!("HTTP {status}: {}", snippet(body)));
+        }
+        match &self.body {
+            Some(rule) if !rule.holds(body) => Some(format!(
+                "HTTP {status}: body {} is not an answer the success rule accepts",
+                snippet(body)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The start of a response body, quoted on one line, for headers and logs.
+fn snippet(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    format!("{:?}", one_line.trim())
 }
 
 impl BodyRule {
@@ -106,5 +131,26 @@ mod tests {
         assert!(rule.holds(200, "OK"));
         assert!(rule.holds(201, "Success "));
         assert!(!rule.holds(200, "fail"));
+    }
+
+    #[test]
+    fn failures_say_the_status_first() {
+        let rule = SuccessRule {
+            status: StatusRule::Class(2),
+            body: Some(BodyRule {
+                accepted: vec!["SUCCESS".into()],
+                ignore_case: false,
+            }),
+        };
+        assert_eq!(
+            rule.failure(500, "oops").as_deref(),
+            Some(r#"HTTP 500: "oops""#)
+        );
+        assert_eq!(
+            rule.failure(200, "fail\r\nX-Evil: 1").as_deref(),
+            Some(r#"HTTP 200: body "fail  X-Evil: 1" is not an answer the success rule accepts"#)
+        );
+        assert_eq!(rule.failure(302, "").as_deref(), Some(r#"HTTP 302: """#));
+        assert_eq!(rule.failure(200, "SUCCESS"), None);
     }
 }

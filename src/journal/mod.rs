@@ -48,16 +48,21 @@ pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
 pub enum JournalError {
     #[error("journal database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Nothing answers at the database's address (refused, unreachable, no answer in time);
+    /// names host and port, never the URL's password.
+    #[error("journal database at {at}: {error}")]
+    Unreachable { at: String, error: std::io::Error },
     #[error("journal migration {version} ({name}): {source}")]
     Migration {
         version: i64,
         name: &'static str,
         source: sqlx::Error,
     },
-    #[error("cannot open the journal at {journal}: {source}")]
+    /// Carries the cause in its text, not as a `source`, so a chain is not printed twice.
+    #[error("cannot open the journal at {journal}: {error}")]
     Open {
         journal: String,
-        source: Box<JournalError>,
+        error: Box<JournalError>,
     },
     #[error("limit must be 1 to {MAX_LIMIT}, not {0}")]
     Limit(u32),
@@ -184,7 +189,7 @@ impl JournalReader {
             store.close().await;
             return Err(JournalError::Open {
                 journal: url.to_string(),
-                source: Box::new(e),
+                error: Box::new(e),
             });
         }
         Ok(Self { store })

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgConnection, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use super::entry::Entry;
 use super::migrate::{self, Migration};
@@ -59,6 +59,7 @@ pub(super) fn pool(
 
 /// Applies the embedded migrations the database lacks, one replica at a time.
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), JournalError> {
+    reachable(pool).await?;
     let mut tx = pool.begin().await?;
     // `IF NOT EXISTS` would otherwise log a NOTICE on every reconnect.
     tx.execute("SET LOCAL client_min_messages = warning")
@@ -82,6 +83,32 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), JournalError> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// One direct connection attempt, closed at once. The pool retries a refused connection
+/// until its acquire timeout (10 s) and then reports only that it timed out; an operator
+/// needs "connection refused at host:port", and at once.
+async fn reachable(pool: &PgPool) -> Result<(), JournalError> {
+    let options = pool.connect_options();
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let limit = pool.options().get_acquire_timeout();
+    let unreachable = |error| JournalError::Unreachable {
+        at: at.clone(),
+        error,
+    };
+    match tokio::time::timeout(limit, PgConnection::connect_with(&options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(sqlx::Error::Io(e))) => Err(unreachable(e)),
+        // Refusals by the server itself (login, database) say what they are already.
+        Ok(Err(e)) => Err(JournalError::Database(e)),
+        Err(_) => Err(unreachable(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {limit:?}"),
+        ))),
+    }
 }
 
 /// Runs one migration and records it, inside the caller's transaction.

@@ -23,7 +23,7 @@ use crate::channel::Channel;
 use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
-use crate::parse::{self, BadInput};
+use crate::parse::{self, BadInput, Declared};
 use crate::schema::Schemas;
 use crate::settings::Settings;
 
@@ -83,24 +83,19 @@ impl Pipeline {
         &self,
         id: &MessageId,
         body: &[u8],
-        content_type: Option<&str>,
+        declared: Declared<'_>,
         pins: &Pins,
         explain: bool,
     ) -> Result<Prepared, BadInput> {
         id.check()?;
-        let (routed, _) = self.route(body, content_type)?;
+        let (routed, _) = self.route(body, declared)?;
         build(&self.schemas, routed, id, pins, explain)
     }
 
     /// Parses the message and finds its channel, the channel's limiter and the URL: the
     /// cheap checks.
-    fn route(
-        &self,
-        body: &[u8],
-        content_type: Option<&str>,
-    ) -> Result<(Routed, &Limiter), BadInput> {
-        let message =
-            parse::queue_message(body, content_type, self.max_message_bytes, &self.schemas)?;
+    fn route(&self, body: &[u8], declared: Declared<'_>) -> Result<(Routed, &Limiter), BadInput> {
+        let message = parse::queue_message(body, declared, self.max_message_bytes, &self.schemas)?;
         let (channel, limit) = self
             .channels
             .get(&message.channel_id)
@@ -148,7 +143,7 @@ impl Pipeline {
         &self,
         id: &MessageId,
         body: &[u8],
-        content_type: Option<&str>,
+        declared: Declared<'_>,
         attempt: Attempt,
     ) -> Handled {
         let span = tracing::info_span!(
@@ -158,7 +153,7 @@ impl Pipeline {
             channel = field::Empty,
             notify_type = field::Empty
         );
-        self.handle_in_span(id, body, content_type, attempt)
+        self.handle_in_span(id, body, declared, attempt)
             .instrument(span)
             .await
     }
@@ -167,14 +162,14 @@ impl Pipeline {
         &self,
         id: &MessageId,
         body: &[u8],
-        content_type: Option<&str>,
+        declared: Declared<'_>,
         attempt: Attempt,
     ) -> Handled {
         // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
         let (routed, limit) = match id
             .check()
             .map_err(BadInput::from)
-            .and_then(|()| self.route(body, content_type))
+            .and_then(|()| self.route(body, declared))
         {
             Ok(routed) => routed,
             Err(bad) => {
@@ -232,20 +227,20 @@ impl Pipeline {
             .await
         {
             Ok(answer) => {
-                let outcome = if channel.success.holds(answer.status, &answer.body) {
-                    limit.succeeded(answer.latency);
-                    Outcome::Delivered {
-                        status: answer.status,
+                let outcome = match channel.success.failure(answer.status, &answer.body) {
+                    None => {
+                        limit.succeeded(answer.latency);
+                        Outcome::Delivered {
+                            status: answer.status,
+                        }
                     }
-                } else {
-                    limit.failed();
-                    Outcome::Failed {
-                        status: Some(answer.status),
-                        error: format!(
-                            "answer did not meet the success rule: {}",
-                            snippet(&answer.body)
-                        ),
-                        retry_after: answer.retry_after,
+                    Some(error) => {
+                        limit.failed();
+                        Outcome::Failed {
+                            status: Some(answer.status),
+                            error,
+                            retry_after: answer.retry_after,
+                        }
                     }
                 };
                 let sent = Sent {
@@ -335,14 +330,4 @@ fn log(outcome: &Outcome, verdict: Verdict) {
 /// The cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The start of a response body, single-line, for headers and logs.
-fn snippet(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    format!("{:?}", one_line.trim())
 }

@@ -41,7 +41,7 @@ pub fn describe(error: &ConfigError) -> String {
 
 /// Drops the source excerpt a TOML parse error carries: its gutter lines (`  |`,
 /// `2 | key = "value"`) and caret lines. Keeps the position and the parser's verdict.
-fn without_excerpt(text: &str) -> String {
+pub fn without_excerpt(text: &str) -> String {
     let kept: Vec<&str> = text
         .lines()
         .map(str::trim)

@@ -11,6 +11,7 @@ mod preset;
 mod raw;
 mod secret;
 mod signer;
+mod sources;
 
 pub use inbound::InboundSettings;
 pub use journal::JournalSettings;
@@ -138,23 +139,7 @@ impl Settings {
 
     /// Loads `path`, applies overrides from `env`, and validates everything.
     pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        let overrides: config::Map<String, String> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let raw: RawSettings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(overrides)),
-            )
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|e| SettingsError::Load(load_error::describe(&e)))?;
+        let raw = sources::read(path, env)?;
         // Relative `*_file` paths are relative to the config file, not the working directory.
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut settings = Self::validate(raw, env, &base)?;

@@ -22,8 +22,15 @@ pub fn signer(
     env: &HashMap<String, String>,
     base: &Path,
 ) -> Result<Signer, SettingsError> {
+    let kind = raw.kind.as_deref().unwrap_or("sorted-params");
+    if let Some((name, owners)) = foreign_key(&raw, kind) {
+        return Err(invalid(
+            format!("{key}.{name}"),
+            format!("`{name}` belongs to signer kind {owners}, not {kind}"),
+        ));
+    }
     let field = raw.field.clone().unwrap_or_else(|| "sign".into());
-    match raw.kind.as_deref().unwrap_or("sorted-params") {
+    match kind {
         "sorted-params" => sorted_params(key, raw, env, base, field),
         "sorted-chars-md5" => Ok(Signer::SortedChars {
             secret: required_secret(
@@ -39,6 +46,41 @@ pub fn signer(
         "rsa" => rsa(key, raw, env, base),
         other => Err(not_one_of(format!("{key}.kind"), other, KINDS)),
     }
+}
+
+/// The first key set in `raw` that signer `kind` would not read, and the kinds that do: a
+/// `secret` on an `rsa` signer is a mistake to report, not a value to ignore. Unknown kinds
+/// are left to the caller.
+fn foreign_key(raw: &RawSigner, kind: &str) -> Option<(&'static str, &'static str)> {
+    const SHARED: &str = "sorted-params/sorted-chars-md5";
+    const PARAMS: &str = "sorted-params";
+    const RSA: &str = "rsa";
+    if !KINDS.split(", ").any(|k| k == kind) {
+        return None;
+    }
+    let keys = [
+        ("secret", raw.secret.is_some(), SHARED),
+        ("secret_file", raw.secret_file.is_some(), SHARED),
+        ("field", raw.field.is_some(), SHARED),
+        ("template", raw.template.is_some(), PARAMS),
+        ("hash", raw.hash.is_some(), PARAMS),
+        ("case", raw.case.is_some(), PARAMS),
+        ("private_key", raw.private_key.is_some(), RSA),
+        ("private_key_file", raw.private_key_file.is_some(), RSA),
+        ("peer_public_key", raw.peer_public_key.is_some(), RSA),
+        (
+            "peer_public_key_file",
+            raw.peer_public_key_file.is_some(),
+            RSA,
+        ),
+        ("encrypt_fields", raw.encrypt_fields.is_some(), RSA),
+        ("padding", raw.padding.is_some(), RSA),
+        ("string_to_sign", raw.string_to_sign.is_some(), RSA),
+        ("event_codes", raw.event_codes.is_some(), RSA),
+    ];
+    keys.into_iter()
+        .find(|(_, set, owners)| *set && !owners.split('/').any(|o| o == kind))
+        .map(|(name, _, owners)| (name, owners))
 }
 
 fn sorted_params(

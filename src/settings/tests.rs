@@ -146,6 +146,27 @@ fn errors_name_the_channel_and_field() {
             "[broker]\nqueue_typo = 1\n",
             &[],
             "unknown field `queue_typo`",
+        ),        (
+            "[channels.a]\nsigner = { kind = \"rsa\", secret = \"k\" }\n",
+            &[],
+            "channels.a.signer.secret: `secret` belongs to signer kind \
+             sorted-params/sorted-chars-md5, not rsa",
+        ),
+        (
+            "[channels.a]\npreset = \"yunzhimeng\"\nsigner = { secret_file = \"k\" }\n",
+            &[],
+            "channels.a.signer.secret_file: `secret_file` belongs to signer kind \
+             sorted-params/sorted-chars-md5, not rsa",
+        ),
+        (
+            "[channels.a]\nsigner = { kind = \"sorted-chars-md5\", secret = \"k\", case = \"lower\" }\n",
+            &[],
+            "channels.a.signer.case: `case` belongs to signer kind sorted-params, not sorted-chars-md5",
+        ),
+        (
+            "[channels.a]\nsigner = { secret = \"k\", padding = \"pkcs1\" }\n",
+            &[],
+            "channels.a.signer.padding: `padding` belongs to signer kind rsa, not sorted-params",
         ),
     ];
     for (text, env, want) in cases {
@@ -196,4 +217,19 @@ fn event_codes_must_be_header_safe() {
         err.starts_with("channels.a.signer.event_codes.MakeCode: must be printable ASCII"),
         "{err}"
     );
+}
+
+#[test]
+fn a_preset_gives_the_signer_kind_its_keys_belong_to() {
+    let text = "[channels.sz]\npreset = \"shangzhan\"\nsigner = { secret = \"k\" }\n\
+                [channels.em]\npreset = \"em\"\nsigner = { secret = \"k\", field = \"signature\" }\n";
+    let s = load(text, &[]).unwrap();
+    assert!(matches!(
+        &s.channels["sz"].signer,
+        Signer::SortedChars { .. }
+    ));
+    let Signer::SortedParams { field, .. } = &s.channels["em"].signer else {
+        panic!("em signs sorted params")
+    };
+    assert_eq!(field, "signature");
 }

@@ -168,7 +168,14 @@ async fn failed_deliveries_are_parked_with_their_status() {
     );
     assert_eq!(parked["m-302"].headers["x-notify-status"], "302");
     assert_eq!(parked["m-em"].headers["x-notify-status"], "200");
-    assert!(parked["m-em"].headers["x-notify-error"].contains("success rule"));
+    assert_eq!(
+        parked["m-500"].headers["x-notify-error"], r#"delivery-failed: HTTP 500: "boom""#,
+        "the status first"
+    );
+    assert_eq!(
+        parked["m-em"].headers["x-notify-error"],
+        r#"delivery-failed: HTTP 200: body "success" is not an answer the success rule accepts"#
+    );
     for g in parked.values() {
         assert!(g.headers["x-notify-error"].starts_with("delivery-failed: "));
         assert_eq!(g.headers["x-notify-type"], "Verify");

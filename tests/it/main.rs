@@ -16,6 +16,7 @@ mod kit;
 mod limits;
 mod ops;
 mod presets;
+mod publishers;
 mod retry;
 mod rsa_interop;
 mod secrets;

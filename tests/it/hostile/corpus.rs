@@ -67,10 +67,11 @@ pub fn bad(url: &str) -> Vec<Bad> {
             good.as_bytes()[..good.len() / 2].to_vec(),
         ),
         ("not-json", "EOF while parsing", Vec::new()),
+        // One leading BOM is ignored; a second is not JSON.
         (
             "not-json",
-            "",
-            [b"\xef\xbb\xbf".as_slice(), good.as_bytes()].concat(),
+            "body starts `\\xef\\xbb\\xbf{",
+            [b"\xef\xbb\xbf\xef\xbb\xbf".as_slice(), good.as_bytes()].concat(),
         ),
         (
             "not-json",
@@ -108,7 +109,7 @@ pub fn bad(url: &str) -> Vec<Bad> {
         (
             "wrong-type",
             "whaleMessage",
-            with(url, "whaleMessage", json!({"bizContent": "{}"})),
+            with(url, "whaleMessage", json!([{"bizContent": "{}"}])),
         ),
         (
             "wrong-type",
@@ -346,6 +347,18 @@ pub fn good(url: &str) -> Vec<Good> {
             msg(json!({"bizContent": {"a": "{secret}", "b": "{params}", "c": "{{ biz }}"}})),
         ),
         ("g-third", third_body.to_string().into_bytes()),
+        (
+            "g-bom",
+            [
+                b"\xef\xbb\xbf".as_slice(),
+                &msg(json!({"bizContent": "{}"})),
+            ]
+            .concat(),
+        ),
+        (
+            "g-nested-whale",
+            with(url, "whaleMessage", json!({"bizContent": {"codeNo": "C1"}})),
+        ),
         (&long_id, msg(json!({"bizContent": "{}"}))),
     ];
     let mut out: Vec<Good> = cases

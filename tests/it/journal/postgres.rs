@@ -204,6 +204,29 @@ async fn postgres_at_a_closed_port_drops_beyond_the_buffer() {
     assert!(lost > 0 && lost <= buffer as u64 + 500, "lost {lost}");
 }
 
+/// Opening a journal where nothing listens says so at once (the pool alone would retry
+/// for its 10 s acquire timeout and then say only that it timed out), naming host and
+/// port but never the password.
+#[tokio::test]
+async fn postgres_at_a_closed_port_is_refused_at_once_by_address() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://nb:Hunter2-pw@127.0.0.1:{port}/test");
+    let started = std::time::Instant::now();
+    let error = JournalReader::open(&JournalUrl::parse(&url).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("postgres closed port: open failed after {took:?}: {error}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(error.contains(&format!("at 127.0.0.1:{port}: ")), "{error}");
+    assert!(error.contains("onnection refused"), "{error}");
+    assert!(!error.contains("Hunter2"), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_write_throughput_and_record_cost() {
     let scratch = Scratch::new().await;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
@@ -133,6 +133,29 @@ impl TestBroker {
                 headers,
             });
             delivery.ack(BasicAckOptions::default()).await.unwrap();
+        }
+        out
+    }
+
+    /// The properties of every message now in `queue`, left where they were.
+    pub async fn peek(&self, queue: &str) -> Vec<BasicProperties> {
+        let mut held = Vec::new();
+        while let Some(msg) = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            held.push(msg.delivery);
+        }
+        let mut out = Vec::new();
+        for delivery in held {
+            out.push(delivery.properties.clone());
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            };
+            delivery.nack(requeue).await.unwrap();
         }
         out
     }

@@ -10,6 +10,9 @@ use std::time::Duration;
 /// The official RabbitMQ Java client as Debian installs it: a publisher we did not write.
 pub const JAVA_CLIENT: &str = "/usr/share/java/amqp-client.jar";
 
+/// The logging the Java client needs, silenced (Debian's `libslf4j-java`).
+const SLF4J_NOP: &str = "/usr/share/java/slf4j-nop.jar";
+
 /// One thing the suite needs, and how to get it.
 struct Need {
     what: &'static str,
@@ -65,8 +68,8 @@ const NEEDS: &[Need] = &[
     },
     Need {
         what: "the RabbitMQ Java client",
-        install: "apt-get install librabbitmq-client-java",
-        present: || Path::new(JAVA_CLIENT).is_file(),
+        install: "apt-get install librabbitmq-client-java libslf4j-java",
+        present: || Path::new(JAVA_CLIENT).is_file() && Path::new(SLF4J_NOP).is_file(),
     },
     Need {
         what: "promtool",

@@ -1,5 +1,11 @@
 //! Bytes off the queue → a validated [`QueueMessage`], or the [`BadInput`] reason it is not one.
 
+mod declared;
+
+use serde_json::Value;
+
+pub use declared::Declared;
+
 use crate::deliver::UrlRefused;
 use crate::json::{self, Refusal, MAX_DEPTH};
 use crate::message::{IdProblem, MessageType, NotifyType, QueueMessage};
@@ -11,10 +17,10 @@ use crate::schema::{Schemas, Violation};
 pub enum BadInput {
     #[error("message is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
-    #[error("content type `{0}` is not application/json")]
-    ContentType(String),
-    #[error("body is not UTF-8 JSON: {0}")]
-    NotJson(String),
+    #[error("content encoding `{0}` is not supported: publish the JSON uncompressed, as UTF-8")]
+    ContentEncoding(String),
+    #[error("body is not UTF-8 JSON ({arrived}): {reason}")]
+    NotJson { arrived: String, reason: String },
     #[error("{part} nests deeper than {MAX_DEPTH} levels")]
     TooDeep { part: &'static str },
     #[error("{part}: {detail}")]
@@ -73,8 +79,8 @@ impl BadInput {
     pub fn code(&self) -> &'static str {
         match self {
             BadInput::TooLarge { .. } => "too-large",
-            BadInput::ContentType(_) => "content-type",
-            BadInput::NotJson(_) => "not-json",
+            BadInput::ContentEncoding(_) => "content-encoding",
+            BadInput::NotJson { .. } => "not-json",
             BadInput::TooDeep { .. } => "too-deep",
             BadInput::DuplicateKey { .. } => "duplicate-key",
             BadInput::BadMessageId(_) => "bad-message-id",
@@ -134,9 +140,15 @@ impl From<Violation> for BadInput {
 pub const MAX_REASON_CHARS: usize = 1000;
 
 /// Parses and checks one queue message body against `schemas/queue-message.schema.json`.
+///
+/// The declared content type is not trusted (Java publishers label JSON `text/plain` or
+/// `application/octet-stream`): whatever it says, a body that is such an object is
+/// accepted, after a leading UTF-8 BOM. `whaleMessage` may be the standard message as a
+/// JSON string or the same object nested, as a Java DTO serialises it; both become the
+/// same text, so both format identically.
 pub fn queue_message(
     body: &[u8],
-    content_type: Option<&str>,
+    declared: Declared<'_>,
     max_bytes: usize,
     schemas: &Schemas,
 ) -> Result<QueueMessage, BadInput> {
@@ -146,29 +158,52 @@ pub fn queue_message(
             limit: max_bytes,
         });
     }
-    if let Some(ct) = content_type.filter(|ct| !is_json_content_type(ct)) {
-        return Err(BadInput::ContentType(crate::message::excerpt(ct)));
+    if let Some(encoding) = declared.unreadable_encoding() {
+        return Err(BadInput::ContentEncoding(encoding));
     }
-    let doc = json::parse_strict(body).map_err(|e| refused("message", e, BadInput::NotJson))?;
+    let text = declared::without_bom(body);
+    let doc = json::parse_strict(text).map_err(|e| {
+        refused("message", e, |reason| BadInput::NotJson {
+            arrived: declared.describe(text),
+            reason,
+        })
+    })?;
     if !doc.is_object() {
         return Err(BadInput::NotObject);
     }
     schemas.check_queue_message(&doc)?;
-    let text = |name: &str| doc[name].as_str().unwrap_or_default().to_owned();
+    let Value::Object(mut fields) = doc else {
+        return Err(BadInput::NotObject);
+    };
+    // The schema has checked every field's type: take the values rather than copy them.
+    let mut take = |name: &str| match fields.remove(name) {
+        Some(Value::String(s)) => s,
+        // Compact, with keys and numbers as sent (preserve_order, arbitrary_precision).
+        Some(other @ Value::Object(_)) => other.to_string(),
+        _ => String::new(),
+    };
+    let channel_id = take("channelId");
+    let notify_url = take("notifyUrl");
+    let notify_type = take("notifyType");
+    let message_type = take("messageType");
     Ok(QueueMessage {
-        channel_id: text("channelId"),
-        notify_url: text("notifyUrl"),
-        notify_type: NotifyType::parse(&text("notifyType"))
-            .ok_or_else(|| BadInput::UnknownNotifyType(text("notifyType")))?,
-        message_type: MessageType::parse(&text("messageType"))
-            .ok_or_else(|| BadInput::UnknownMessageType(text("messageType")))?,
-        whale_message: text("whaleMessage"),
+        notify_type: NotifyType::parse(&notify_type)
+            .ok_or(BadInput::UnknownNotifyType(notify_type))?,
+        message_type: MessageType::parse(&message_type)
+            .ok_or(BadInput::UnknownMessageType(message_type))?,
+        whale_message: take("whaleMessage"),
+        channel_id,
+        notify_url,
     })
 }
 
 /// `part` of a message (`message`, `whaleMessage`) refused as JSON, as bad input;
 /// `syntax` labels a plain syntax error.
-pub fn refused(part: &'static str, why: Refusal, syntax: fn(String) -> BadInput) -> BadInput {
+pub fn refused(
+    part: &'static str,
+    why: Refusal,
+    syntax: impl FnOnce(String) -> BadInput,
+) -> BadInput {
     match why {
         Refusal::TooDeep => BadInput::TooDeep { part },
         Refusal::Syntax(reason) => syntax(reason),
@@ -176,81 +211,5 @@ pub fn refused(part: &'static str, why: Refusal, syntax: fn(String) -> BadInput)
     }
 }
 
-/// WHALE sends `application/json` or nothing; a charset parameter is fine.
-fn is_json_content_type(ct: &str) -> bool {
-    let mime = ct.split(';').next().unwrap_or_default().trim();
-    mime.is_empty() || mime.eq_ignore_ascii_case("application/json")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"{"channelId":"c","notifyUrl":"https://x.example/n","notifyType":"Verify","messageType":"ebuy","whaleMessage":"{\"bizContent\":\"{}\"}"}"#;
-
-    fn parse(body: &str) -> Result<QueueMessage, BadInput> {
-        queue_message(body.as_bytes(), None, 1024, &Schemas::load())
-    }
-
-    #[test]
-    fn parses_a_good_message() {
-        let m = parse(GOOD).unwrap();
-        assert_eq!(m.notify_type, NotifyType::Verify);
-        assert_eq!(m.message_type, MessageType::Ebuy);
-        assert_eq!(m.channel_id, "c");
-    }
-
-    #[test]
-    fn each_bad_input_has_its_reason() {
-        assert_eq!(parse("nope").unwrap_err().code(), "not-json");
-        assert_eq!(parse("[1]").unwrap_err(), BadInput::NotObject);
-        let big = "x".repeat(2000);
-        assert_eq!(parse(&big).unwrap_err().code(), "too-large");
-        let unknown = GOOD.replace("\"Verify\"", "\"Explode\"");
-        assert_eq!(
-            parse(&unknown).unwrap_err(),
-            BadInput::UnknownNotifyType("Explode".into())
-        );
-        let third = GOOD.replace("\"ebuy\"", "\"xml\"");
-        assert_eq!(parse(&third).unwrap_err().code(), "unknown-message-type");
-        let ct = queue_message(GOOD.as_bytes(), Some("text/xml"), 1024, &Schemas::load());
-        assert_eq!(ct.unwrap_err().code(), "content-type");
-        let ok = queue_message(
-            GOOD.as_bytes(),
-            Some("application/json; charset=utf-8"),
-            1024,
-            &Schemas::load(),
-        );
-        assert!(ok.is_ok());
-    }
-
-    #[test]
-    fn deep_and_duplicate_json_is_refused_before_use() {
-        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
-        assert_eq!(
-            parse(&deep).unwrap_err(),
-            BadInput::TooDeep { part: "message" }
-        );
-        let dup = GOOD.replace(
-            "{\"channelId\":\"c\"",
-            "{\"channelId\":\"c\",\"channelId\":\"d\"",
-        );
-        assert_eq!(parse(&dup).unwrap_err().code(), "duplicate-key");
-        assert_eq!(parse("{\"a\":").unwrap_err().code(), "not-json");
-        assert_eq!(parse("\u{feff}{}").unwrap_err().code(), "not-json");
-    }
-
-    #[test]
-    fn header_values_are_one_bounded_line() {
-        let e = BadInput::UnknownChannel(format!("a\r\nb{}", "x".repeat(5000)));
-        let v = e.header_value();
-        assert!(!v.contains(['\r', '\n']));
-        assert_eq!(v.chars().count(), MAX_REASON_CHARS + 1);
-    }
-
-    #[test]
-    fn header_value_starts_with_the_code() {
-        let e = BadInput::MissingField("notifyUrl".into());
-        assert_eq!(e.header_value(), "missing-field: missing field `notifyUrl`");
-    }
-}
+mod tests;
