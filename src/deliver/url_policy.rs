@@ -66,18 +66,18 @@ pub enum UrlRefused {
     #[error("URL contains whitespace or a control character")]
     ControlCharacter,
     #[error(
-        "scheme `{0}` is not in this channel's `url_policy.schemes`; add \"{0}\" there to allow it"
+        "scheme `{0}` is not in `schemes`; add \"{0}\" there to allow it"
     )]
     Scheme(String),
     #[error("URLs with user credentials are not allowed")]
     Credentials,
     #[error(
-        "host `{0}` is not in this channel's `url_policy.hosts`; add \"{0}\" there to allow it"
+        "host `{0}` is not in `hosts`; add \"{0}\" (or a `*.` suffix pattern) there to allow it"
     )]
     Host(String),
     #[error(
         "address `{0}` is private, loopback or otherwise not public; set \
-         `url_policy.allow_private = true` on this channel to allow it"
+         `allow_private = true` to allow it"
     )]
     PrivateAddress(String),
     /// Found at connect time: the name's DNS answer held only non-public addresses.
@@ -228,18 +228,18 @@ mod tests {
         let p = policy(&["notify.a.example"], false);
         let scheme = p.check("http://notify.a.example/").unwrap_err().to_string();
         assert!(
-            scheme.contains("url_policy.schemes") && scheme.contains("\"http\""),
+            scheme.contains("`schemes`") && scheme.contains("\"http\""),
             "{scheme}"
         );
         let host = p.check("https://other.example/").unwrap_err().to_string();
         assert!(
-            host.contains("url_policy.hosts") && host.contains("\"other.example\""),
+            host.contains("`hosts`") && host.contains("\"other.example\""),
             "{host}"
         );
         let open = policy(&[], false);
         let private = open.check("https://127.0.0.1/").unwrap_err().to_string();
         assert!(
-            private.contains("url_policy.allow_private = true"),
+            private.contains("`allow_private = true`"),
             "{private}"
         );
     }

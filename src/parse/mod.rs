@@ -55,8 +55,8 @@ pub enum BadInput {
         action: String,
         notify_type: NotifyType,
     },
-    #[error("notifyUrl refused: {0}")]
-    UrlRefused(#[from] UrlRefused),
+    #[error("notifyUrl refused by `channels.{channel}.url_policy`: {reason}")]
+    UrlRefused { channel: String, reason: UrlRefused },
     #[error("channel `{channel}` cannot render its template for this message: {reason}")]
     Unformattable { channel: String, reason: String },
     #[error("channel `{channel}` cannot sign this message: {reason}")]
@@ -95,7 +95,7 @@ impl BadInput {
             BadInput::WhaleMessageNotJson(_) => "whale-message-not-json",
             BadInput::WhaleMessageNotObject => "whale-message-not-object",
             BadInput::ActionConflict { .. } => "action-conflict",
-            BadInput::UrlRefused(_) => "url-refused",
+            BadInput::UrlRefused { .. } => "url-refused",
             BadInput::Unformattable { .. } => "unformattable",
             BadInput::Unsignable { .. } => "unsignable",
             BadInput::BodyTooLarge { .. } => "body-too-large",

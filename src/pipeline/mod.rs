@@ -106,7 +106,13 @@ impl Pipeline {
                 message_type: message.message_type,
             });
         }
-        let url = channel.url_policy.check(&message.notify_url)?;
+        let url = channel
+            .url_policy
+            .check(&message.notify_url)
+            .map_err(|reason| BadInput::UrlRefused {
+                channel: channel.id.clone(),
+                reason,
+            })?;
         let routed = Routed {
             channel: Arc::clone(channel),
             message,
@@ -252,8 +258,11 @@ impl Pipeline {
             }
             Err(SendError::Private(refused)) => {
                 // A policy refusal, not a brand failure: retrying cannot help.
-                let reason = UrlRefused::ResolvesPrivate(refused.to_string());
-                (Outcome::Bad(BadInput::UrlRefused(reason)), None)
+                let bad = BadInput::UrlRefused {
+                    channel: channel.id.clone(),
+                    reason: UrlRefused::ResolvesPrivate(refused.to_string()),
+                };
+                (Outcome::Bad(bad), None)
             }
             Err(SendError::InvalidHeader(header)) => {
                 // `build` checks headers first; should one slip through, it is the

@@ -249,7 +249,7 @@ async fn send_test_keeps_to_the_url_policy() {
         (
             "sz",
             "http://169.254.169.254/latest/meta-data",
-            "is not in this channel's `url_policy.hosts`",
+            "refused by `channels.sz.url_policy`: host `169.254.169.254` is not in `hosts`",
         ),
         (
             "public-only",
