@@ -1,6 +1,8 @@
 //! Fixtures for the integration tests: the real broker, real HTTP receivers, the bridge.
 
 pub mod broker;
+pub mod cleanup;
+pub mod node;
 pub mod process;
 pub mod raw_amqp;
 pub mod receiver;
