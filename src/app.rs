@@ -60,6 +60,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     };
     let grace = settings.broker.shutdown_grace;
     let token = settings.admin.token.clone();
+    let admin_limits = settings.admin.limits;
     let (journal, journal_task) = Journal::start(&settings.journal);
     let reader = admin::Reader::new(settings.journal.url.clone());
     let live = Arc::new(Live::new(settings, Sender::new()));
@@ -74,6 +75,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             journal: reader,
             callbacks,
         },
+        admin_limits,
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
