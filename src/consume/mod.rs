@@ -87,9 +87,8 @@ impl Consumer {
         Ok(Session::new(self, connection, consume, deliveries, settler))
     }
 
-    /// Spawns the handling of one delivery of a connection; `lost` fires when that
-    /// connection is gone.
-    fn spawn(&self, delivery: Delivery, session: Held, lost: CancellationToken) {
+    /// Spawns the handling of one delivery of the connection `held` belongs to.
+    fn spawn(&self, delivery: Delivery, held: Held) {
         // Each message keeps the configuration it started with, across a reload.
         let pipeline = Arc::clone(&self.live.current().pipeline);
         let report = Report {
@@ -97,40 +96,42 @@ impl Consumer {
             journal: self.journal.clone(),
         };
         self.tasks.spawn(async move {
-            let settling = settle_one(&pipeline, &session, &report, &lost, delivery);
+            let settling = settle_one(&pipeline, &held, &report, delivery);
             // A panic past the pipeline's own guard would leave a tag never settled:
             // reconnect, so the message returns and the ack front starts afresh.
             let error = match std::panic::AssertUnwindSafe(settling).catch_unwind().await {
                 Ok(Ok(())) => return,
                 // Expected once the connection is gone: the message returns by itself.
-                Ok(Err(_)) if lost.is_cancelled() => return,
+                Ok(Err(_)) if held.lost.is_cancelled() => return,
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
             };
             error!(error = %error, "cannot settle a message; reconnecting so it returns to the queue");
-            session.failed.cancel();
+            held.failed.cancel();
         });
     }
 }
 
-/// What a message task holds of its connection: where to settle and ack, and the token
-/// that makes the connection reconnect when a message cannot be settled.
+/// What a message task holds of its connection: where to settle and ack, the token that
+/// makes the connection reconnect when a message cannot be settled, and the one that
+/// fires when the connection is gone.
 #[derive(Clone)]
 struct Held {
     settler: Arc<Settler>,
     acks: Acks,
     failed: CancellationToken,
+    lost: CancellationToken,
 }
 
 /// Handles one delivery and, once its outcome is durable, hands it over to be acked. Once
-/// its connection is `lost` nothing is settled: the message returns to the queue by itself.
+/// its connection is lost nothing is settled: the message returns to the queue by itself.
 async fn settle_one(
     pipeline: &Pipeline,
     held: &Held,
     report: &Report,
-    lost: &CancellationToken,
     mut delivery: Delivery,
 ) -> Result<(), BrokerError> {
+    let lost = &held.lost;
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
         props.message_id().as_ref().map(|s| s.as_str()),
@@ -157,26 +158,43 @@ async fn settle_one(
             }
         }
     };
-    if lost.is_cancelled() {
-        report.unsettled(&id, attempt, &handled);
-        return Ok(());
+    let settled = match lost.is_cancelled() {
+        true => Err(BrokerError::ConnectionLost),
+        false => settle(&held.settler, &delivery, &id, &handled, attempt).await,
+    };
+    match settled {
+        Ok(()) => {
+            held.acks.settled(delivery.delivery_tag);
+            report.handled(&id, attempt, &handled, delivery);
+            Ok(())
+        }
+        // Lost before, or while, settling: the attempt is journaled, the message returns.
+        Err(_) if lost.is_cancelled() => {
+            report.unsettled(&id, attempt, &handled);
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
-    let settler = &held.settler;
+}
+
+/// Carries out the verdict: re-publishes (confirmed) where it says; nothing for an ack.
+async fn settle(
+    settler: &Settler,
+    delivery: &Delivery,
+    id: &MessageId,
+    handled: &Handled,
+    attempt: Attempt,
+) -> Result<(), BrokerError> {
     match handled.verdict {
-        Verdict::Ack => {}
+        Verdict::Ack => Ok(()),
         Verdict::RetryIn { step, wait } => {
             settler
-                .retry(&delivery, &id, &handled, attempt, step, wait)
-                .await?
+                .retry(delivery, id, handled, attempt, step, wait)
+                .await
         }
-        Verdict::Defer { step, wait } => {
-            settler.defer(&delivery, &id, attempt, (step, wait)).await?
-        }
-        Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
+        Verdict::Defer { step, wait } => settler.defer(delivery, id, attempt, (step, wait)).await,
+        Verdict::Park => settler.park(delivery, id, handled, attempt).await,
     }
-    held.acks.settled(delivery.delivery_tag);
-    report.handled(&id, attempt, &handled, delivery);
-    Ok(())
 }
 
 /// The journal's note on an attempt whose outcome could not be settled.

@@ -28,8 +28,6 @@ pub struct Session<'c> {
     deliveries: lapin::Consumer,
     held: Held,
     ack_task: AckTask,
-    /// Fires when the connection is found gone: messages not yet sent are abandoned.
-    lost: CancellationToken,
     grace: Duration,
 }
 
@@ -62,9 +60,9 @@ impl<'c> Session<'c> {
                 settler,
                 acks,
                 failed,
+                lost: CancellationToken::new(),
             },
             ack_task,
-            lost: CancellationToken::new(),
             grace,
         }
     }
@@ -95,10 +93,7 @@ impl<'c> Session<'c> {
                 next = self.deliveries.next() => next,
             };
             match next {
-                Some(Ok(delivery)) => {
-                    self.consumer
-                        .spawn(delivery, self.held.clone(), self.lost.clone())
-                }
+                Some(Ok(delivery)) => self.consumer.spawn(delivery, self.held.clone()),
                 Some(Err(e)) => return End::Lost(BrokerError::Channel(e)),
                 None => return End::Lost(BrokerError::ConsumerEnded),
             }
@@ -118,7 +113,8 @@ impl<'c> Session<'c> {
     /// Gives up the connection at once: messages not yet sent are dropped (the broker
     /// redelivers them), requests on the wire finish in the background, unacked.
     fn abandon(self) {
-        self.lost.cancel();
+        // Messages not yet sent are abandoned.
+        self.held.lost.cancel();
         self.ack_task.abandon();
         // Should the channel linger half-open (the consumer cancelled, the connection up),
         // closing it is what returns its unacked messages; nobody waits for that.

@@ -2,7 +2,7 @@
 //! requests on the wire in duplicates (not the prefetch window), consuming resumes at once
 //! (or as soon as the broker is back, within the capped backoff), and nothing is lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -62,8 +62,8 @@ async fn a_connection_closed_by_the_broker_costs_only_the_requests_on_the_wire()
 
     let blip = Blip::measure(&receiver.received(), (closing, closed_by));
     println!(
-        "closed connection: {} duplicates, {} requests on the wire, consuming again after {:?}",
-        blip.duplicates, blip.on_the_wire, blip.silence
+        "closed connection: {} duplicates (first sent within {:?}), consuming again after {:?}",
+        blip.duplicates, blip.spread, blip.silence
     );
     blip.assert_bounded();
     assert!(
@@ -105,8 +105,8 @@ async fn a_broker_restart_costs_only_the_requests_on_the_wire() {
         .expect("deliveries after the restart");
     let resume = resumed - up;
     println!(
-        "broker restart: {} duplicates, {} requests on the wire, consuming again {:?} after the broker accepted connections (silence {:?})",
-        blip.duplicates, blip.on_the_wire, resume, blip.silence
+        "broker restart: {} duplicates (first sent within {:?}), consuming again {:?} after the broker accepted connections (silence {:?})",
+        blip.duplicates, blip.spread, resume, blip.silence
     );
     blip.assert_bounded();
     assert!(
@@ -167,14 +167,12 @@ async fn all_delivered(receiver: &Receiver) {
 struct Blip {
     /// Requests beyond one per message.
     duplicates: usize,
-    /// The longest time without a new request: from the last one on the lost connection
-    /// to the first on the new one.
+    /// The longest time without a new request around the outage: from the last one on
+    /// the lost connection to the first on the new one (an upper bound, on a busy machine).
     silence: Duration,
-    /// Requests started within one answer time before the silence: still on the wire
-    /// when the connection went.
-    on_the_wire: usize,
-    /// Of the duplicated messages' requests, those made before the silence.
-    duplicated_sent_before: usize,
+    /// How far apart the duplicated messages' first requests were: all on the wire
+    /// together when the connection went, or sent one after another after it.
+    spread: Duration,
 }
 
 impl Blip {
@@ -182,52 +180,45 @@ impl Blip {
     fn measure(received: &[Received], around: (Instant, Instant)) -> Self {
         let mut arrivals: Vec<Instant> = received.iter().map(|r| r.at).collect();
         arrivals.sort();
-        let (last_before, silence) = arrivals
+        let silence = arrivals
             .windows(2)
             .filter(|w| w[1] > around.0 && w[0] < around.1)
-            .map(|w| (w[0], w[1] - w[0]))
-            .max_by_key(|(_, gap)| *gap)
+            .map(|w| w[1] - w[0])
+            .max()
             .expect("requests were made around the outage");
-        let on_the_wire = arrivals
-            .iter()
-            .filter(|at| **at <= last_before && last_before - **at < ANSWER)
-            .count();
-        let mut seen = HashSet::new();
-        let mut duplicated = Vec::new();
+        let mut first: HashMap<&str, Instant> = HashMap::new();
+        let mut duplicated = HashSet::new();
         for r in received {
-            if !seen.insert(&r.headers["x-notify-id"]) {
-                duplicated.push(&r.headers["x-notify-id"]);
-            }
+            let id = r.headers["x-notify-id"].as_str();
+            match first.get(id) {
+                Some(_) => duplicated.insert(id),
+                None => first.insert(id, r.at).is_none(),
+            };
         }
-        let first_of_duplicated: Vec<Instant> = received
-            .iter()
-            .filter(|r| duplicated.contains(&&r.headers["x-notify-id"]))
-            .map(|r| r.at)
-            .collect();
-        let sent_before = first_of_duplicated
-            .iter()
-            .filter(|at| **at <= last_before)
-            .count();
+        let firsts: Vec<Instant> = duplicated.iter().map(|id| first[id]).collect();
+        let spread = match (firsts.iter().min(), firsts.iter().max()) {
+            (Some(min), Some(max)) => *max - *min,
+            _ => Duration::ZERO,
+        };
         Self {
             duplicates: received.len() - TOTAL,
             silence,
-            on_the_wire,
-            duplicated_sent_before: sent_before,
+            spread,
         }
     }
 
     /// Duplicates: the requests on the wire (and acks still on their way), never the
-    /// prefetch window; each duplicated message was first sent before the outage.
+    /// prefetch window; their first requests all went out together, before the outage.
     fn assert_bounded(&self) {
         assert!(
             self.duplicates <= MAX_IN_FLIGHT + ACKS_UNDER_WAY,
-            "{} duplicates, {} requests on the wire",
-            self.duplicates,
-            self.on_the_wire
+            "{} duplicates",
+            self.duplicates
         );
-        assert_eq!(
-            self.duplicated_sent_before, self.duplicates,
-            "each duplicate repeats a request made before the outage, none made after it"
+        assert!(
+            self.spread <= ANSWER + Duration::from_secs(1),
+            "the duplicated messages were first sent over {:?}: not only those on the wire",
+            self.spread
         );
     }
 }
