@@ -48,7 +48,12 @@ async fn a_connection_closed_by_the_broker_costs_only_the_requests_on_the_wire()
     };
     let broker = TestBroker::connect().await;
     let receiver = Receiver::start_slow(ANSWER, |_| (200, "ok".into())).await;
-    let bridge = warm_up(&broker, &queue, &receiver, CONFIG).await;
+    let journal = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{CONFIG}\n[journal]\nurl = \"sqlite://{}\"\n",
+        journal.path().join("journal.db").display()
+    );
+    let bridge = warm_up(&broker, &queue, &receiver, &config).await;
 
     let fragment = queue.clone();
     let closing = Instant::now();
@@ -61,11 +66,17 @@ async fn a_connection_closed_by_the_broker_costs_only_the_requests_on_the_wire()
     bridge.stop().await;
 
     let blip = Blip::measure(&receiver.received(), (closing, closed_by));
+    let unsettled = unsettled_attempts(journal.path()).await;
     println!(
-        "closed connection: {} duplicates (first sent within {:?}), consuming again after {:?}",
+        "closed connection: {} duplicates ({unsettled} journaled unsettled, first sent within {:?}), consuming again after {:?}",
         blip.duplicates, blip.spread, blip.silence
     );
     blip.assert_bounded();
+    assert!(
+        (1..=blip.duplicates).contains(&unsettled),
+        "requests finished after the loss are journaled as not settled: {unsettled} of {} duplicates",
+        blip.duplicates
+    );
     assert!(
         blip.silence < Duration::from_secs(1),
         "consuming again within 1 s of the close: {:?}",
@@ -115,6 +126,23 @@ async fn a_broker_restart_costs_only_the_requests_on_the_wire() {
     );
     // The node, its queues and messages go with its folder.
     drop(node);
+}
+
+/// Attempts the journal says could not be settled, read from its file.
+async fn unsettled_attempts(dir: &std::path::Path) -> usize {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("journal.db"))
+        .connect()
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM journal_attempts WHERE error LIKE 'not settled: the broker connection was lost%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    n as usize
 }
 
 /// Starts the bridge on `config` and brings deliveries to full pace: a first round
