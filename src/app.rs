@@ -5,25 +5,21 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::admin::{self, AdminState};
-use crate::consume::Consumer;
+use crate::consume::{reconnect, Consumer};
 use crate::deliver::Sender;
 use crate::inbound::{InboundError, Server};
 use crate::journal::Journal;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// The longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +37,7 @@ pub enum RunError {
 /// Runs the bridge until `shutdown` completes, then drains in-flight work and returns.
 ///
 /// A lost broker connection is not fatal: unacked messages return to the queue, and the
-/// consumer reconnects with capped exponential backoff. The inbound server runs in its own
+/// consumer reconnects at once, then with capped, jittered backoff. The inbound server runs in its own
 /// task on its own broker connection, so callbacks and deliveries never wait on each other.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     // Listeners are bound first, so a taken port fails the start, not the first request.
@@ -65,6 +61,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     };
     let grace = settings.broker.shutdown_grace;
     let token = settings.admin.token.clone();
+    let admin_limits = settings.admin.limits;
     let (journal, journal_task) = Journal::start(&settings.journal);
     let reader = admin::Reader::new(settings.journal.url.clone());
     let live = Arc::new(Live::new(settings, Sender::new()));
@@ -79,6 +76,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             journal: reader,
             callbacks,
         },
+        admin_limits,
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
@@ -96,7 +94,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         std::future::pending::<()>().await
     };
     tokio::select! {
-        _ = supervise(&consumer, &stop) => {},
+        _ = reconnect::supervise(&consumer, &stop) => {},
         _ = watch => {},
     }
     stop.cancel();
@@ -111,32 +109,6 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     let _ = admin.await;
     Ok(())
-}
-
-/// Runs the consumer, reconnecting after broker failures, until `stop`.
-async fn supervise(consumer: &Consumer, stop: &CancellationToken) {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let started = Instant::now();
-        let Err(e) = consumer.run(stop).await else {
-            return;
-        };
-        if stop.is_cancelled() {
-            // Shutting down anyway: whatever was unacked returns to the queue.
-            warn!(error = %e, "broker connection lost while shutting down");
-            return;
-        }
-        if started.elapsed() > MAX_BACKOFF {
-            backoff = FIRST_BACKOFF;
-        }
-        warn!(error = %e, retry_in = ?backoff, "broker connection lost; reconnecting");
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-        info!("reconnecting to the broker");
-    }
 }
 
 /// Lets callbacks already being handled finish, within the grace period.

@@ -36,6 +36,7 @@ pub mod inbound;
 pub mod journal;
 pub mod json;
 pub mod limiter;
+pub mod listener;
 pub mod live;
 pub mod message;
 pub mod metrics;

@@ -15,10 +15,11 @@ use axum::Router;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::inbound::Stats;
 use crate::journal::Journal;
+use crate::listener::{self, Limits};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Secret;
@@ -40,8 +41,14 @@ pub struct AdminState {
     pub callbacks: Vec<(String, Arc<Stats>)>,
 }
 
-/// Serves the admin endpoints on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, state: AdminState, shutdown: CancellationToken) {
+/// Serves the admin endpoints on `listener`, its connections within `limits`, until
+/// `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "admin HTTP listening");
     }
@@ -58,12 +65,7 @@ pub async fn serve(listener: TcpListener, state: AdminState, shutdown: Cancellat
         .merge(protected)
         .with_state(state);
     let stopped = async move { shutdown.cancelled().await };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        warn!(error = %e, "admin HTTP stopped");
-    }
+    listener::serve("admin", listener, app, limits, stopped).await;
 }
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {

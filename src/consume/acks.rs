@@ -84,6 +84,12 @@ impl AckTask {
         self.stop.cancel();
         self.task.await.unwrap_or(Err(AckError::Panicked))
     }
+
+    /// Like [`AckTask::finish`], without waiting: for a channel that is gone, where the
+    /// acks owed can only fail (or, on a channel still half-open, may yet go out).
+    pub fn abandon(self) {
+        self.stop.cancel();
+    }
 }
 
 /// Where acks go: the consume channel, or a recorder in the tests.

@@ -26,6 +26,8 @@ pub enum BrokerError {
     Nacked(String),
     #[error("the broker ended the consumer (queue deleted, or connection lost)")]
     ConsumerEnded,
+    #[error("the broker connection was lost")]
+    ConnectionLost,
     #[error("a message could not be settled; stopped so unacked messages return to the queue")]
     SettleFailed,
     #[error("settled messages could not be acked ({0}); they return to the queue")]

@@ -9,19 +9,21 @@ pub mod broker;
 pub mod depth;
 pub mod headers;
 pub mod parking_lot;
+pub mod reconnect;
+mod session;
 pub mod settle;
 
 use std::sync::Arc;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::journal::{Entry, Journal, Original};
+use crate::journal::{Entry, Journal, JournalOutcome, Original};
 use crate::live::Live;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
@@ -29,13 +31,17 @@ use crate::parse::{BadInput, Declared};
 use crate::pipeline::{Handled, Pipeline, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
+pub use session::Session;
 use settle::{attempt_of, Settler};
 
-/// Consumes the main queue until `shutdown` fires or the broker goes away.
+/// Consumes the main queue, one connection at a time, until shutdown.
 pub struct Consumer {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
     journal: Journal,
+    /// Every message task of every connection: shutdown waits on those still running,
+    /// including requests that outlived a lost connection.
+    tasks: TaskTracker,
 }
 
 impl Consumer {
@@ -44,14 +50,12 @@ impl Consumer {
             live,
             metrics,
             journal,
+            tasks: TaskTracker::new(),
         }
     }
 
-    /// Runs one connection until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
-    ///
-    /// On either: stop taking deliveries, give in-flight ones `shutdown_grace` to finish,
-    /// then close the channel so the broker requeues whatever is still unacked.
-    pub async fn run(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+    /// Connects, declares the topology and starts consuming: a [`Session`] to run.
+    pub async fn connect(&self) -> Result<Session<'_>, BrokerError> {
         let settings = Arc::clone(&self.live.current().settings);
         let broker = &settings.broker;
         // Named per queue and process so operators (and tests) can find this connection.
@@ -67,7 +71,7 @@ impl Consumer {
             .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
             .map_err(BrokerError::Channel)?;
-        let mut deliveries = consume
+        let deliveries = consume
             .basic_consume(
                 broker.queue.as_str().into(),
                 "".into(),
@@ -80,80 +84,55 @@ impl Consumer {
                 source,
             })?;
         info!(queue = %broker.queue, prefetch = broker.prefetch, "consuming");
-        self.live.set_consuming(true);
-        self.metrics.set_broker_connected(true);
-
         let settler = Arc::new(Settler::new(publish, broker));
-        // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
-        let failed = CancellationToken::new();
-        let (acks, ack_task) = Acks::start(consume.clone(), failed.clone());
-        let tracker = TaskTracker::new();
-        let result = loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break Ok(()),
-                _ = failed.cancelled() => break Err(BrokerError::SettleFailed),
-                next = deliveries.next() => next,
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(e)) => break Err(BrokerError::Channel(e)),
-                None => break Err(BrokerError::ConsumerEnded),
-            };
-            // Each message keeps the configuration it started with, across a reload.
-            let pipeline = Arc::clone(&self.live.current().pipeline);
-            let settler = Arc::clone(&settler);
-            let acks = acks.clone();
-            let report = Report {
-                metrics: Arc::clone(&self.metrics),
-                journal: self.journal.clone(),
-            };
-            let failed = failed.clone();
-            tracker.spawn(async move {
-                let settling = settle_one(&pipeline, &settler, &acks, &report, delivery);
-                // A panic past the pipeline's own guard would leave a tag never settled:
-                // reconnect, so the message returns and the ack front starts afresh.
-                let error = match std::panic::AssertUnwindSafe(settling).catch_unwind().await {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => e.to_string(),
-                    Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
-                };
-                error!(error = %error, "cannot settle a message; reconnecting so it returns to the queue");
-                failed.cancel();
-            });
+        Ok(Session::new(self, connection, consume, deliveries, settler))
+    }
+
+    /// Spawns the handling of one delivery of the connection `held` belongs to.
+    fn spawn(&self, delivery: Delivery, held: Held) {
+        // Each message keeps the configuration it started with, across a reload.
+        let pipeline = Arc::clone(&self.live.current().pipeline);
+        let report = Report {
+            metrics: Arc::clone(&self.metrics),
+            journal: self.journal.clone(),
         };
-        self.live.set_consuming(false);
-        self.metrics.set_broker_connected(false);
-        let _ = consume
-            .basic_cancel(deliveries.tag(), BasicCancelOptions::default())
-            .await;
-        tracker.close();
-        if tokio::time::timeout(broker.shutdown_grace, tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(grace = ?broker.shutdown_grace, "grace period over; unfinished messages return to the queue");
-        }
-        // The acks owed leave before the channel closes. A message still running past the
-        // grace, or whose ack could not be sent, returns to the queue with the channel.
-        drop(acks);
-        let acked = ack_task.finish().await.map_err(BrokerError::from);
-        if let Err(e) = &acked {
-            warn!(error = %e, "could not ack every settled message");
-        }
-        let _ = consume.close(200, "shutting down".into()).await;
-        let _ = connection.close(200, "shutting down".into()).await;
-        result.and(acked)
+        self.tasks.spawn(async move {
+            let settling = settle_one(&pipeline, &held, &report, delivery);
+            // A panic past the pipeline's own guard would leave a tag never settled:
+            // reconnect, so the message returns and the ack front starts afresh.
+            let error = match std::panic::AssertUnwindSafe(settling).catch_unwind().await {
+                Ok(Ok(())) => return,
+                // Expected once the connection is gone: the message returns by itself.
+                Ok(Err(_)) if held.lost.is_cancelled() => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+            };
+            error!(error = %error, "cannot settle a message; reconnecting so it returns to the queue");
+            held.failed.cancel();
+        });
     }
 }
 
-/// Handles one delivery and, once its outcome is durable, hands it over to be acked.
+/// What a message task holds of its connection: where to settle and ack, the token that
+/// makes the connection reconnect when a message cannot be settled, and the one that
+/// fires when the connection is gone.
+#[derive(Clone)]
+struct Held {
+    settler: Arc<Settler>,
+    acks: Acks,
+    failed: CancellationToken,
+    lost: CancellationToken,
+}
+
+/// Handles one delivery and, once its outcome is durable, hands it over to be acked. Once
+/// its connection is lost nothing is settled: the message returns to the queue by itself.
 async fn settle_one(
     pipeline: &Pipeline,
-    settler: &Settler,
-    acks: &Acks,
+    held: &Held,
     report: &Report,
     mut delivery: Delivery,
 ) -> Result<(), BrokerError> {
+    let lost = &held.lost;
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
         props.message_id().as_ref().map(|s| s.as_str()),
@@ -177,9 +156,10 @@ async fn settle_one(
             content_type: content_type.as_deref(),
             content_encoding: content_encoding.as_deref(),
         };
-        let handling = pipeline.handle(&id, &delivery.data, declared, attempt);
+        let handling = pipeline.handle(&id, &delivery.data, declared, attempt, lost);
         match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
-            Ok(handled) => handled,
+            Ok(Some(handled)) => handled,
+            Ok(None) => return Ok(()),
             Err(panic) => {
                 let what = panic_text(panic.as_ref());
                 error!(id = %id, panic = %what, "handling a message panicked; parking it");
@@ -187,22 +167,48 @@ async fn settle_one(
             }
         }
     };
+    let settled = match lost.is_cancelled() {
+        true => Err(BrokerError::ConnectionLost),
+        false => settle(&held.settler, &delivery, &id, &handled, attempt).await,
+    };
+    match settled {
+        Ok(()) => {
+            held.acks.settled(delivery.delivery_tag);
+            report.handled(&id, attempt, &handled, delivery);
+            Ok(())
+        }
+        // Lost before, or while, settling: the attempt is journaled, the message returns.
+        Err(_) if lost.is_cancelled() => {
+            report.unsettled(&id, attempt, &handled);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Carries out the verdict: re-publishes (confirmed) where it says; nothing for an ack.
+async fn settle(
+    settler: &Settler,
+    delivery: &Delivery,
+    id: &MessageId,
+    handled: &Handled,
+    attempt: Attempt,
+) -> Result<(), BrokerError> {
     match handled.verdict {
-        Verdict::Ack => {}
+        Verdict::Ack => Ok(()),
         Verdict::RetryIn { step, wait } => {
             settler
-                .retry(&delivery, &id, &handled, attempt, step, wait)
-                .await?
+                .retry(delivery, id, handled, attempt, step, wait)
+                .await
         }
-        Verdict::Defer { step, wait } => {
-            settler.defer(&delivery, &id, attempt, (step, wait)).await?
-        }
-        Verdict::Park => settler.park(&delivery, &id, &handled, attempt).await?,
+        Verdict::Defer { step, wait } => settler.defer(delivery, id, attempt, (step, wait)).await,
+        Verdict::Park => settler.park(delivery, id, handled, attempt).await,
     }
-    acks.settled(delivery.delivery_tag);
-    report.handled(&id, attempt, &handled, delivery);
-    Ok(())
 }
+
+/// The journal's note on an attempt whose outcome could not be settled.
+const UNSETTLED: &str =
+    "not settled: the broker connection was lost; the broker delivers the message again";
 
 /// Where the outcome of a settled message is reported: metrics and the journal.
 struct Report {
@@ -226,6 +232,29 @@ impl Report {
         if let Some(entry) = Entry::of(id.as_str(), attempt.number, handled, original) {
             self.journal.record(entry);
         }
+    }
+
+    /// An attempt whose connection was lost before it could be settled: nothing was acked
+    /// or re-published, and the broker delivers the message again. Journaled as what the
+    /// brand saw (delivered, or else to be tried again), saying why it comes back; nothing,
+    /// when no request was made.
+    fn unsettled(&self, id: &MessageId, attempt: Attempt, handled: &Handled) {
+        if handled.sent.is_none() {
+            return;
+        }
+        self.metrics.observe(handled);
+        let Some(mut entry) = Entry::of(id.as_str(), attempt.number, handled, None) else {
+            return;
+        };
+        if entry.outcome != JournalOutcome::Delivered {
+            entry.outcome = JournalOutcome::Retry;
+        }
+        let note = UNSETTLED;
+        entry.error = Some(match entry.error.take() {
+            Some(error) => format!("{error}; {note}"),
+            None => note.to_owned(),
+        });
+        self.journal.record(entry);
     }
 }
 

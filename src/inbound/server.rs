@@ -23,6 +23,7 @@ use super::error::Kind;
 use super::publish::{Outlet, Publisher};
 use super::store::{Store, StoreError};
 use super::{CallbackError, Stats};
+use crate::listener::{self, Limits};
 use crate::settings::Settings;
 
 /// Why the inbound server cannot start or run.
@@ -36,13 +37,12 @@ pub enum InboundError {
     },
     #[error("inbound.store: {0}")]
     Store(#[from] StoreError),
-    #[error("inbound server: {0}")]
-    Serve(std::io::Error),
 }
 
 /// The bound inbound server, ready to serve.
 pub struct Server {
     listener: TcpListener,
+    limits: Limits,
     router: Router,
     routes: BTreeMap<String, Arc<Route>>,
     publisher: Arc<Publisher>,
@@ -100,6 +100,7 @@ impl Server {
         let router = router.layer(DefaultBodyLimit::max(inbound.max_body_bytes));
         Ok(Self {
             listener,
+            limits: inbound.limits,
             router,
             routes,
             publisher,
@@ -124,18 +125,12 @@ impl Server {
         if let Ok(addr) = self.listener.local_addr() {
             info!(%addr, receivers = self.routes.len(), "receiving provider callbacks");
         }
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(InboundError::Serve);
+        listener::serve("inbound", self.listener, self.router, self.limits, shutdown).await;
         for route in self.routes.values() {
             route.outlet.close().await;
         }
         self.publisher.close().await;
-        served
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, field, warn, Instrument, Span};
 
 use crate::channel::Channel;
@@ -145,13 +146,18 @@ impl Pipeline {
     }
 
     /// Handles one message off the queue, within a span carrying its id, channel and type.
+    ///
+    /// `None` when `abandon` fired before the request went out (the broker connection the
+    /// message came on was lost: it returns to the queue by itself, and an attempt now could
+    /// not be acked). A request already on the wire is finished.
     pub async fn handle(
         &self,
         id: &MessageId,
         body: &[u8],
         declared: Declared<'_>,
         attempt: Attempt,
-    ) -> Handled {
+        abandon: &CancellationToken,
+    ) -> Option<Handled> {
         let span = tracing::info_span!(
             "message",
             id = %id,
@@ -159,7 +165,7 @@ impl Pipeline {
             channel = field::Empty,
             notify_type = field::Empty
         );
-        self.handle_in_span(id, body, declared, attempt)
+        self.handle_in_span(id, body, declared, attempt, abandon)
             .instrument(span)
             .await
     }
@@ -170,7 +176,8 @@ impl Pipeline {
         body: &[u8],
         declared: Declared<'_>,
         attempt: Attempt,
-    ) -> Handled {
+        abandon: &CancellationToken,
+    ) -> Option<Handled> {
         // The id becomes the X-Notify-Id header: a CR/LF in it must never reach HTTP.
         let (routed, limit) = match id
             .check()
@@ -181,7 +188,7 @@ impl Pipeline {
             Err(bad) => {
                 let handled = Handled::bad(bad);
                 log(&handled.outcome, handled.verdict);
-                return handled;
+                return Some(handled);
             }
         };
         let channel = Arc::clone(&routed.channel);
@@ -202,12 +209,22 @@ impl Pipeline {
         };
         // The slot is taken before signing: a message that is then deferred costs no
         // signature, and a signed one goes out at once, its timestamp fresh.
-        let Some(_permit) = limit.acquire().await else {
-            return handled(Outcome::Deferred, None);
+        let ready = async {
+            let permit = limit.acquire().await?;
+            Some((permit, self.build_now(id, routed).await))
         };
-        let mut prepared = match self.build_now(id, routed).await {
+        // Biased: once abandoned, no new request starts, even one whose slot is free.
+        let ready = tokio::select! {
+            biased;
+            _ = abandon.cancelled() => return None,
+            ready = ready => ready,
+        };
+        let Some((_permit, built)) = ready else {
+            return Some(handled(Outcome::Deferred, None));
+        };
+        let mut prepared = match built {
             Ok(p) => p,
-            Err(bad) => return handled(Outcome::Bad(bad), None),
+            Err(bad) => return Some(handled(Outcome::Bad(bad), None)),
         };
         if channel.notify_id_header {
             // Lets a brand tell a retry from a duplicate of the first attempt.
@@ -218,7 +235,7 @@ impl Pipeline {
                 .push(("X-Notify-Attempt".into(), number));
         }
         let (outcome, sent) = self.send(prepared, limit).await;
-        handled(outcome, sent)
+        Some(handled(outcome, sent))
     }
 
     /// Sends within the channel's slot and judges the answer by its success rule.

@@ -10,6 +10,7 @@ use super::raw::{RawInbound, RawReceiver, RawSigner};
 use super::{duration, expand_env, invalid, preset, signer::signer, Secret, SettingsError};
 use crate::inbound::store::StoreSettings;
 use crate::inbound::{Provider, Receiver, RoutingKey};
+use crate::listener::Limits;
 
 /// Inbound callbacks: where they are received, how they are remembered, who sends them.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct InboundSettings {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub max_in_flight: usize,
+    /// Header read and idle timeouts, and the cap on open connections.
+    pub limits: Limits,
     /// Nonces and event ids: this process's memory, or Redis shared by every replica.
     pub store: StoreSettings,
     /// Prefix of every store key, so deployments can share one Redis.
@@ -69,10 +72,17 @@ pub fn build(
         }
         built.insert(name, receiver);
     }
+    let limits = super::listener::limits(
+        "inbound",
+        raw.header_read_timeout.as_deref(),
+        raw.idle_timeout.as_deref(),
+        raw.max_connections,
+    )?;
     Ok(InboundSettings {
         listen,
         max_body_bytes,
         max_in_flight,
+        limits,
         store: store(raw.store.as_deref(), env)?,
         key_prefix,
         receivers: built,

@@ -6,6 +6,7 @@
 mod channel;
 mod inbound;
 mod journal;
+mod listener;
 mod load_error;
 mod preset;
 mod raw;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::channel::Channel;
+use crate::listener::Limits;
 use raw::RawSettings;
 
 /// Environment variables with this prefix override file keys (`__` separates levels).
@@ -84,6 +86,8 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// Required as a bearer token, when set; always set when `listen` is not loopback.
     pub token: Option<Secret>,
+    /// Header read and idle timeouts, and the cap on open connections.
+    pub limits: Limits,
 }
 
 /// Where settings came from, so a reload reads the same file and environment.
@@ -232,7 +236,17 @@ fn admin(
             "required when admin.listen is not a loopback address",
         ));
     }
-    Ok(AdminSettings { listen, token })
+    let limits = listener::limits(
+        "admin",
+        raw.header_read_timeout.as_deref(),
+        raw.idle_timeout.as_deref(),
+        raw.max_connections,
+    )?;
+    Ok(AdminSettings {
+        listen,
+        token,
+        limits,
+    })
 }
 
 /// Current process environment, for `main` to pass in.

@@ -47,6 +47,12 @@ pub struct RawAdmin {
     /// Bearer token for the admin endpoints, inline (with `${ENV}`) or as a file.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Option<String>,
+    /// How long a keep-alive connection may sit between requests.
+    pub idle_timeout: Option<String>,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +170,10 @@ pub struct RawInbound {
     /// `memory` or `redis://…`: where nonces and event ids are kept.
     pub store: Option<String>,
     pub key_prefix: Option<String>,
+    /// As in `[admin]`: request head time, idle time, open connections.
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

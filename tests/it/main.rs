@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod bench_smoke;
+mod blip;
 mod cli;
 mod delivery;
 mod demo;

@@ -2,6 +2,7 @@
 //! takes the events, Redis (when asked) keeps nonces and event ids.
 
 mod faults;
+mod listeners;
 mod providers;
 mod refusals;
 mod signing;

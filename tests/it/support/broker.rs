@@ -26,7 +26,12 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn connect() -> Self {
-        let connection = Connection::connect(&super::amqp_url(), ConnectionProperties::default())
+        Self::connect_to(&super::amqp_url()).await
+    }
+
+    /// Connects to the broker at `url` (a private node).
+    pub async fn connect_to(url: &str) -> Self {
+        let connection = Connection::connect(url, ConnectionProperties::default())
             .await
             .expect("RabbitMQ answers on the test URL");
         let channel = connection.create_channel().await.unwrap();
@@ -68,6 +73,35 @@ impl TestBroker {
             props = props.with_content_type(ct.into());
         }
         self.publish_with(queue, body, props).await;
+    }
+
+    /// Publishes `body` under each of `ids`, persistent, all before waiting for the
+    /// confirms: a fill that does not take longer than the test's deliveries.
+    pub async fn publish_all(&self, queue: &str, body: &[u8], ids: impl Iterator<Item = String>) {
+        let mut confirms = Vec::new();
+        for id in ids {
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_message_id(id.into());
+            let confirm = self
+                .channel
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    props,
+                )
+                .await
+                .unwrap();
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            assert!(
+                confirm.await.unwrap().is_ack(),
+                "the broker took the message"
+            );
+        }
     }
 
     /// Publishes `body` with exactly `props`; waits for the confirm.

@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cleanup;
+pub mod node;
 pub mod preflight;
 pub mod process;
 pub mod raw_amqp;

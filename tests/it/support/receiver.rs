@@ -15,6 +15,8 @@ pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: String,
+    /// When the request arrived, before any answer delay.
+    pub at: std::time::Instant,
 }
 
 type Answer = dyn Fn(&Received) -> (u16, String) + Send + Sync;
@@ -82,6 +84,7 @@ async fn record(
     body: Bytes,
 ) -> (StatusCode, String) {
     let received = Received {
+        at: std::time::Instant::now(),
         path: uri.path().to_owned(),
         headers: headers
             .iter()

@@ -1,0 +1,154 @@
+//! One broker connection's consume loop, and how it ends.
+//!
+//! Two endings. A lost connection (or consume channel) ends it at once: its unacked
+//! deliveries are already on their way back to the queue, so no new attempt starts for
+//! them, requests already on the wire finish in the background (their outcome cannot be
+//! acked: they are journaled as unsettled), and the caller reconnects without waiting for
+//! them. A shutdown, or a message that could not be settled on a live connection, drains
+//! instead: in-flight messages get `shutdown_grace` to settle and be acked, then the
+//! channel closes and the broker requeues the rest.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::BasicCancelOptions;
+use lapin::{Channel, Connection};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::acks::{AckTask, Acks};
+use super::settle::Settler;
+use super::{BrokerError, Consumer, Held};
+
+/// A connected consumer: deliveries flow until [`Session::run`] ends.
+pub struct Session<'c> {
+    consumer: &'c Consumer,
+    connection: Connection,
+    channel: Channel,
+    deliveries: lapin::Consumer,
+    held: Held,
+    ack_task: AckTask,
+    grace: Duration,
+}
+
+/// Why the loop stopped taking deliveries.
+enum End {
+    /// The connection or consume channel is gone.
+    Lost(BrokerError),
+    /// Shutdown (`Ok`) or a failure on a live connection: drain, then close.
+    Drain(Result<(), BrokerError>),
+}
+
+impl<'c> Session<'c> {
+    pub(super) fn new(
+        consumer: &'c Consumer,
+        connection: Connection,
+        channel: Channel,
+        deliveries: lapin::Consumer,
+        settler: std::sync::Arc<Settler>,
+    ) -> Self {
+        // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
+        let failed = CancellationToken::new();
+        let (acks, ack_task) = Acks::start(channel.clone(), failed.clone());
+        let grace = consumer.live.current().settings.broker.shutdown_grace;
+        Self {
+            consumer,
+            connection,
+            channel,
+            deliveries,
+            held: Held {
+                settler,
+                acks,
+                failed,
+                lost: CancellationToken::new(),
+            },
+            ack_task,
+            grace,
+        }
+    }
+
+    /// Takes deliveries until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
+    pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+        let (live, metrics) = (&self.consumer.live, &self.consumer.metrics);
+        live.set_consuming(true);
+        metrics.set_broker_connected(true);
+        let end = self.take(shutdown).await;
+        live.set_consuming(false);
+        metrics.set_broker_connected(false);
+        match end {
+            End::Lost(e) => {
+                self.abandon();
+                Err(e)
+            }
+            End::Drain(result) => self.drain(result).await,
+        }
+    }
+
+    async fn take(&mut self, shutdown: &CancellationToken) -> End {
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return End::Drain(Ok(())),
+                _ = self.held.failed.cancelled() => return self.failed(),
+                next = self.deliveries.next() => next,
+            };
+            match next {
+                Some(Ok(delivery)) => self.consumer.spawn(delivery, self.held.clone()),
+                Some(Err(e)) => return End::Lost(BrokerError::Channel(e)),
+                None => return End::Lost(BrokerError::ConsumerEnded),
+            }
+        }
+    }
+
+    /// A message could not be settled. When that is because the channel is gone, the
+    /// connection is lost, not worth draining.
+    fn failed(&self) -> End {
+        let error = BrokerError::SettleFailed;
+        match self.channel.status().connected() {
+            true => End::Drain(Err(error)),
+            false => End::Lost(error),
+        }
+    }
+
+    /// Gives up the connection at once: messages not yet sent are dropped (the broker
+    /// redelivers them), requests on the wire finish in the background, unacked.
+    fn abandon(self) {
+        // Messages not yet sent are abandoned.
+        self.held.lost.cancel();
+        self.ack_task.abandon();
+        // Should the channel linger half-open (the consumer cancelled, the connection up),
+        // closing it is what returns its unacked messages; nobody waits for that.
+        let (connection, grace) = (self.connection, self.grace);
+        tokio::spawn(async move {
+            let closing = connection.close(200, "connection lost".into());
+            let _ = tokio::time::timeout(grace, closing).await;
+        });
+    }
+
+    /// Stops taking deliveries, gives in-flight ones `shutdown_grace` to settle, sends
+    /// the acks owed, then closes so the broker requeues whatever is still unacked.
+    async fn drain(self, result: Result<(), BrokerError>) -> Result<(), BrokerError> {
+        let _ = self
+            .channel
+            .basic_cancel(self.deliveries.tag(), BasicCancelOptions::default())
+            .await;
+        let tasks = &self.consumer.tasks;
+        tasks.close();
+        if tokio::time::timeout(self.grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(grace = ?self.grace, "grace period over; unfinished messages return to the queue");
+        }
+        // A message still running past the grace, or whose ack could not be sent, returns
+        // to the queue with the channel.
+        drop(self.held);
+        let acked = self.ack_task.finish().await.map_err(BrokerError::from);
+        if let Err(e) = &acked {
+            warn!(error = %e, "could not ack every settled message");
+        }
+        let _ = self.channel.close(200, "shutting down".into()).await;
+        let _ = self.connection.close(200, "shutting down".into()).await;
+        result.and(acked)
+    }
+}
