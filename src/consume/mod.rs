@@ -6,6 +6,7 @@
 
 pub mod acks;
 pub mod broker;
+pub mod endpoints;
 pub mod headers;
 pub mod parking_lot;
 pub mod settle;
@@ -28,18 +29,22 @@ use crate::parse::BadInput;
 use crate::pipeline::{Handled, Pipeline, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
+use endpoints::{Connected, Endpoints};
 use settle::{attempt_of, Settler};
 
 /// Consumes the main queue until `shutdown` fires or the broker goes away.
 pub struct Consumer {
     live: Arc<Live>,
+    endpoints: Endpoints,
     metrics: Arc<Metrics>,
     journal: Journal,
 }
 
 impl Consumer {
     pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, journal: Journal) -> Self {
+        let urls = live.current().settings.broker.urls.clone();
         Self {
+            endpoints: Endpoints::new(urls),
             live,
             metrics,
             journal,
@@ -55,7 +60,7 @@ impl Consumer {
         let broker = &settings.broker;
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
-        let connection = broker::connect(&broker.url, &name).await?;
+        let Connected { connection, node } = self.endpoints.connect(&name).await?;
         let consume = connection
             .create_channel()
             .await
@@ -78,9 +83,9 @@ impl Consumer {
                 queue: broker.queue.clone(),
                 source,
             })?;
-        info!(queue = %broker.queue, prefetch = broker.prefetch, "consuming");
-        self.live.set_consuming(true);
-        self.metrics.set_broker_connected(true);
+        info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
+        self.live.set_consuming(Some(&node));
+        self.metrics.set_broker_connected(&node, true);
 
         let settler = Arc::new(Settler::new(publish, broker));
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
@@ -120,8 +125,8 @@ impl Consumer {
                 failed.cancel();
             });
         };
-        self.live.set_consuming(false);
-        self.metrics.set_broker_connected(false);
+        self.live.set_consuming(None);
+        self.metrics.set_broker_connected(&node, false);
         let _ = consume
             .basic_cancel(deliveries.tag(), BasicCancelOptions::default())
             .await;
