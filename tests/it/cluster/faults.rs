@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::brand::{always_fails, duplicates_between, longest_stall, Brand};
-use super::fleet::{Replica, CHANNELS, RETRY_STEP};
+use super::fleet::{Replica, CHANNELS};
 use super::journal::SharedJournal;
-use super::{cluster, ensure_cluster, leader_of, publish_all, queue_types, Queues};
+use super::{cluster, delete_on_drop, ensure_cluster, leader_of, publish_all, queue_types};
 use crate::queue_message;
 use crate::support::{eventually, unique_queue};
 
@@ -103,10 +103,7 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     let started = Instant::now();
     ensure_cluster().await;
     let queue = unique_queue("cluster");
-    let _queues = Queues {
-        main: queue.clone(),
-        steps: vec![RETRY_STEP],
-    };
+    let _queues = delete_on_drop(&queue);
     let journal = SharedJournal::new();
     let brand = Brand::start().await;
     let dir = tempfile::tempdir().unwrap();

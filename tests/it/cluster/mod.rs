@@ -13,12 +13,11 @@ mod verdict;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use notify_bridge::consume::settle::{defer_queue, retry_queue};
-use notify_bridge::pipeline::DEFER_STEPS;
+
+use crate::support::broker::{bridge_queues, DeleteOnDrop};
 
 /// The AMQP URL of node `n` (1..=3).
 pub fn node_url(n: usize) -> String {
@@ -83,26 +82,21 @@ pub async fn leader_of(queue: &str, via: usize) -> usize {
         .unwrap_or_else(|| panic!("no leader in `{line}`"))
 }
 
-/// `name type` of every queue whose name starts with `prefix`.
-pub async fn queue_types(prefix: &str, via: usize) -> Vec<(String, String)> {
+/// `(name, type, arguments)` of every queue whose name starts with `prefix`.
+pub async fn queue_types(prefix: &str, via: usize) -> Vec<(String, String, String)> {
     let via = via.to_string();
-    let args = [
-        "ctl",
-        &via,
-        "-q",
-        "list_queues",
-        "--no-table-headers",
-        "name",
-        "type",
-    ];
+    let columns = ["name", "type", "arguments"];
+    let mut args = vec!["ctl", &via, "-q", "list_queues", "--no-table-headers"];
+    args.extend(columns);
     cluster(&args)
         .await
         .lines()
         .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+            let mut words = l.splitn(3, char::is_whitespace);
+            let (name, kind) = (words.next()?.to_owned(), words.next()?.to_owned());
+            Some((name, kind, words.next().unwrap_or_default().to_owned()))
         })
-        .filter(|(name, _)| name.starts_with(prefix))
+        .filter(|(name, _, _)| name.starts_with(prefix))
         .collect()
 }
 
@@ -139,39 +133,10 @@ pub async fn publish_all(n: usize, queue: &str, messages: &[(String, String)]) {
     let _ = connection.close(200, "published".into()).await;
 }
 
-/// Deletes the test's queues from the cluster when dropped, on failure too.
-pub struct Queues {
-    pub main: String,
-    pub steps: Vec<Duration>,
-}
-
-impl Drop for Queues {
-    fn drop(&mut self) {
-        let mut names = vec![self.main.clone(), format!("{}.dead", self.main)];
-        names.extend(self.steps.iter().map(|s| retry_queue(&self.main, *s)));
-        names.extend(DEFER_STEPS.map(|s| defer_queue(&self.main, s)));
-        // Its own runtime on its own thread: Drop may run inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for n in 1..=3 {
-                    let Ok(c) = Connection::connect(&node_url(n), Default::default()).await else {
-                        continue;
-                    };
-                    let channel = c.create_channel().await.unwrap();
-                    for q in &names {
-                        let _ = channel
-                            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
-                    let _ = c.close(200, "cleaned up".into()).await;
-                    return;
-                }
-            });
-        })
-        .join();
+/// Deletes `queue` and its derived queues from the cluster when dropped, on failure too.
+pub fn delete_on_drop(queue: &str) -> DeleteOnDrop {
+    DeleteOnDrop {
+        urls: (1..=3).map(node_url).collect(),
+        queues: bridge_queues(queue),
     }
 }
