@@ -1,8 +1,9 @@
 //! Which broker node to dial: the configured nodes of one cluster, tried in turn.
 //!
 //! A process stays on the node that last answered; when dialling it fails, the next one in
-//! the list is tried, wrapping around, each once per [`Endpoints::connect`]. Only the
-//! choice of address lives here, apart from any reconnect loop and its backoff.
+//! the list is tried, wrapping around, each once per [`Endpoints::connect`]; a connection
+//! lost later moves the start on with [`Endpoints::next`]. Only the choice of address lives
+//! here, apart from any reconnect loop and its backoff.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

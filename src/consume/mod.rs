@@ -56,6 +56,15 @@ impl Consumer {
     /// On either: stop taking deliveries, give in-flight ones `shutdown_grace` to finish,
     /// then close the channel so the broker requeues whatever is still unacked.
     pub async fn run(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+        let result = self.run_once(shutdown).await;
+        if result.is_err() {
+            // The node may be the trouble (booting, partitioned): start on the next one.
+            self.endpoints.next();
+        }
+        result
+    }
+
+    async fn run_once(&self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
         let settings = Arc::clone(&self.live.current().settings);
         let broker = &settings.broker;
         // Named per queue and process so operators (and tests) can find this connection.

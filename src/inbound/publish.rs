@@ -78,8 +78,12 @@ impl Publisher {
 
     async fn connection(&self) -> Result<Arc<Connection>, BrokerError> {
         let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref().filter(|c| c.status().connected()) {
-            return Ok(Arc::clone(connection));
+        if let Some(connection) = slot.as_ref() {
+            if connection.status().connected() {
+                return Ok(Arc::clone(connection));
+            }
+            // Lost: the node may be the trouble, so dial the next one first.
+            self.endpoints.next();
         }
         let connected = self.endpoints.connect(&self.name).await?;
         info!(node = %connected.node, "inbound publishing");

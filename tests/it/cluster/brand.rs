@@ -159,3 +159,17 @@ pub fn duplicates_between(arrivals: &[Arrival], from: Instant, to: Instant) -> u
         .filter(|a| !seen.insert(a.id) && a.at >= from && a.at < to)
         .count()
 }
+
+/// Up to 20 ids, meant to succeed and below the highest seen, not delivered yet.
+pub fn undelivered(arrivals: &[Arrival]) -> Vec<u32> {
+    let below = arrivals.iter().map(|a| a.id).max().unwrap_or(0);
+    let delivered: std::collections::HashSet<u32> = arrivals
+        .iter()
+        .filter(|a| a.answered_ok)
+        .map(|a| a.id)
+        .collect();
+    (0..below)
+        .filter(|i| !always_fails(*i) && !delivered.contains(i))
+        .take(20)
+        .collect()
+}

@@ -76,12 +76,28 @@ fn wave(range: std::ops::Range<u32>, brand: &Brand) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Waits until the brand has `n` distinct ids delivered.
-async fn delivered_at_least(brand: &Brand, n: usize) {
-    eventually(Duration::from_secs(180), "deliveries", || async {
-        brand.delivered() >= n
-    })
-    .await;
+/// Waits until the brand has `n` distinct ids delivered; on timeout fails with what is
+/// where: the ids not yet delivered, the queues' depths, which replicas consume.
+async fn delivered_at_least(brand: &Brand, n: usize, replicas: &[Replica], queue: &str) {
+    let started = Instant::now();
+    while brand.delivered() < n {
+        if started.elapsed() > Duration::from_secs(240) {
+            let mut consuming = Vec::new();
+            for r in replicas {
+                consuming.push(r.consuming_from().await);
+            }
+            let depths = cluster(&["ctl", "1", "-q", "list_queues", "name", "messages"]).await;
+            let depths: Vec<&str> = depths.lines().filter(|l| l.contains(queue)).collect();
+            let waiting = super::brand::undelivered(&brand.arrivals());
+            panic!(
+                "{} of {n} delivered after {:?}; replicas consuming from {consuming:?}; \
+                 queues {depths:?}; first undelivered {waiting:?}",
+                brand.delivered(),
+                started.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Delivered ids of a wave that are meant to succeed.
@@ -141,10 +157,10 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     let leader = leader_of(&queue, 1).await;
     let publish_via = leader % 3 + 1;
     publish_all(publish_via, &queue, &wave(waves[0].clone(), &brand)).await;
-    delivered_at_least(&brand, succeeding(waves[0].clone()) / 2).await;
+    delivered_at_least(&brand, succeeding(waves[0].clone()) / 2, &replicas, &queue).await;
     let fault = Instant::now();
     cluster(&["kill", &leader.to_string()]).await;
-    delivered_at_least(&brand, succeeding(0..waves[0].end)).await;
+    delivered_at_least(&brand, succeeding(0..waves[0].end), &replicas, &queue).await;
     measured.push(Measured::of("leader node killed", &brand, fault));
     cluster(&["restart", &leader.to_string()]).await;
 
@@ -153,6 +169,8 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     delivered_at_least(
         &brand,
         succeeding(0..third) + succeeding(waves[1].clone()) / 2,
+        &replicas,
+        &queue,
     )
     .await;
     let fault = Instant::now();
@@ -165,7 +183,7 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     )
     .await;
     let back = fault.elapsed();
-    delivered_at_least(&brand, succeeding(0..waves[1].end)).await;
+    delivered_at_least(&brand, succeeding(0..waves[1].end), &replicas, &queue).await;
     let mut killed = Measured::of("replica killed", &brand, fault);
     killed.replica_back = Some(back);
     measured.push(killed);
@@ -175,6 +193,8 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     delivered_at_least(
         &brand,
         succeeding(0..2 * third) + succeeding(waves[2].clone()) / 2,
+        &replicas,
+        &queue,
     )
     .await;
     let node = replicas[2]
@@ -192,7 +212,7 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
         "test fault",
     ])
     .await;
-    delivered_at_least(&brand, succeeding(0..n)).await;
+    delivered_at_least(&brand, succeeding(0..n), &replicas, &queue).await;
     measured.push(Measured::of("connections closed on a node", &brand, fault));
     eventually(
         Duration::from_secs(30),
