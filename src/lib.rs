@@ -31,6 +31,7 @@ pub mod channel;
 pub mod clock;
 pub mod consume;
 pub mod deliver;
+pub mod failpoint;
 pub mod format;
 pub mod inbound;
 pub mod journal;

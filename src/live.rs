@@ -1,13 +1,13 @@
 //! The running configuration, swapped whole on reload; in-flight work keeps what it started
 //! with, and the next message sees the new channels, secrets and schedules.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::consume::broker::{self, BrokerError};
+use crate::consume::endpoints;
 use crate::deliver::Sender;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -34,7 +34,8 @@ pub enum ReloadError {
 pub struct Live {
     current: ArcSwap<Current>,
     sender: Sender,
-    consuming: AtomicBool,
+    /// The node consumed from (`host:port`), while consuming.
+    consuming: Mutex<Option<String>>,
 }
 
 impl Live {
@@ -46,7 +47,7 @@ impl Live {
                 pipeline,
             }),
             sender,
-            consuming: AtomicBool::new(false),
+            consuming: Mutex::new(None),
         }
     }
 
@@ -57,11 +58,19 @@ impl Live {
 
     /// Whether the consumer is connected and consuming (for `/readyz`).
     pub fn is_consuming(&self) -> bool {
-        self.consuming.load(Ordering::Acquire)
+        self.consuming_from().is_some()
     }
 
-    pub fn set_consuming(&self, consuming: bool) {
-        self.consuming.store(consuming, Ordering::Release);
+    /// The broker node (`host:port`) consumed from, while consuming.
+    pub fn consuming_from(&self) -> Option<String> {
+        self.consuming.lock().map(|n| n.clone()).unwrap_or(None)
+    }
+
+    /// Records the node now consumed from, or `None` once consuming stopped.
+    pub fn set_consuming(&self, node: Option<&str>) {
+        if let Ok(mut slot) = self.consuming.lock() {
+            *slot = node.map(str::to_owned);
+        }
     }
 
     /// Re-reads the config file and environment and swaps the channels in, or refuses
@@ -91,7 +100,7 @@ impl Live {
         new.admin = old.settings.admin.clone();
         new.journal = old.settings.journal.clone();
         // New schedule steps need their retry queues before any message is retried there.
-        let connection = broker::connect(&new.broker.url, "notify-bridge reload").await?;
+        let connection = endpoints::connect_any(&new.broker.urls, "notify-bridge reload").await?;
         let channel = broker::confirm_channel(&connection).await?;
         broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;

@@ -19,6 +19,11 @@ struct ChannelOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabel {
     channel: String,
 }
@@ -49,7 +54,7 @@ pub struct Metrics {
     stalled: Family<ChannelLabel, Gauge>,
     last_success: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
     parked: Gauge,
-    broker_connected: Gauge,
+    broker_connected: Family<NodeLabel, Gauge>,
     reloads: Family<ReloadResult, Counter>,
     journal_lag: Gauge,
     journal_dropped: Counter<u64, AtomicU64>,
@@ -106,10 +111,10 @@ impl Metrics {
             "Messages waiting in the parking lot (the .dead queue), read every 5 s",
             parked.clone(),
         );
-        let broker_connected = Gauge::default();
+        let broker_connected = Family::<NodeLabel, Gauge>::default();
         registry.register(
             "broker_connected",
-            "1 while consuming from the broker",
+            "1 while consuming from the broker node (host:port)",
             broker_connected.clone(),
         );
         let reloads = Family::<ReloadResult, Counter>::default();
@@ -186,9 +191,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Whether the consumer is connected and consuming.
-    pub fn set_broker_connected(&self, connected: bool) {
-        self.broker_connected.set(i64::from(connected));
+    /// Whether the consumer is connected to `node` (`host:port`) and consuming.
+    pub fn set_broker_connected(&self, node: &str, connected: bool) {
+        let label = NodeLabel {
+            node: node.to_owned(),
+        };
+        self.broker_connected
+            .get_or_create(&label)
+            .set(i64::from(connected));
     }
 
     /// Counts a configuration reload.

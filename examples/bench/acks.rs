@@ -13,7 +13,7 @@ use lapin::options::{
     BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 use notify_bridge::consume::broker::holding;
@@ -55,6 +55,14 @@ pub struct Args {
     /// after 1 s, before acking it, as a deferral does (0: never).
     #[arg(long, default_value_t = 0)]
     pub republish_every: usize,
+    /// A queue argument for the queues measured, `name=value` (repeatable), e.g.
+    /// `x-queue-type=quorum`; integer values are sent as integers.
+    #[arg(long = "queue-arg")]
+    pub queue_args: Vec<String>,
+    /// The broker processes to charge (every node of a cluster, comma-separated); default:
+    /// the oldest beam.smp on this machine.
+    #[arg(long, value_delimiter = ',')]
+    pub broker_pids: Vec<u32>,
 }
 
 const BODY_BYTES: usize = 600;
@@ -66,7 +74,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // A `multiple` ack would also ack the republished ones before their confirm.
         anyhow::bail!("--republish-every goes with the single and held patterns only");
     }
-    let broker = broker_pid().ok_or_else(|| anyhow::anyhow!("no beam.smp process here"))?;
+    let broker = match args.broker_pids.is_empty() {
+        true => vec![broker_pid().ok_or_else(|| anyhow::anyhow!("no beam.smp process here"))?],
+        false => args.broker_pids.clone(),
+    };
+    let arguments = queue_arguments(&args.queue_args)?;
     let connection = Connection::connect(&args.amqp, ConnectionProperties::default()).await?;
     for pattern in args.patterns.clone() {
         let queue = format!("bench.acks.{:08x}", rand::random::<u32>());
@@ -75,13 +87,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let side = format!("{queue}.side");
-        declare(&publish, &queue, FieldTable::default()).await?;
+        declare(&publish, &queue, arguments.clone()).await?;
         // Returns its messages to the main queue after 1 s, as a defer queue does.
-        let returns = holding(&FieldTable::default(), &queue, Duration::from_secs(1));
+        let returns = holding(&arguments, &queue, Duration::from_secs(1));
         declare(&publish, &side, returns).await?;
         let measured = async {
+            let before = broker_cpu(&broker)?;
             fill(&publish, &queue, args.messages).await?;
-            consume(&connection, &publish, &queue, &side, pattern, &args, broker).await
+            let filling = broker_cpu(&broker)? - before;
+            let consumed = consume(
+                &connection,
+                &publish,
+                &queue,
+                &side,
+                pattern,
+                &args,
+                &broker,
+            )
+            .await?;
+            anyhow::Ok((filling, consumed))
         }
         .await;
         for q in [&queue, &side] {
@@ -89,9 +113,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await;
         }
-        let (rate, broker_us) = measured?;
+        let (filling, (rate, broker_us)) = measured?;
+        let publish_us = filling.as_secs_f64() * 1e6 / args.messages as f64;
         println!(
-            "  acks {pattern:?} (held {}, republish 1 in {}): {rate:.0} msg/s, broker {broker_us:.1} µs/msg",
+            "  acks {pattern:?} (held {}, republish 1 in {}): {rate:.0} msg/s, broker {broker_us:.1} µs/msg consuming, {publish_us:.1} µs/msg publishing",
             if pattern == Pattern::Held { args.held } else { 0 },
             args.republish_every,
         );
@@ -138,7 +163,7 @@ async fn consume(
     side: &str,
     pattern: Pattern,
     args: &Args,
-    broker: u32,
+    broker: &[u32],
 ) -> anyhow::Result<(f64, f64)> {
     let channel = connection.create_channel().await?;
     let mut deliveries = consume_from(&channel, queue, args.prefetch).await?;
@@ -186,6 +211,28 @@ async fn consume(
     Ok((n / elapsed.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n))
 }
 
-fn broker_cpu(pid: u32) -> anyhow::Result<Duration> {
-    cpu_time_of(pid).ok_or_else(|| anyhow::anyhow!("cannot read the CPU time of beam.smp"))
+/// The CPU time of every broker process, summed.
+fn broker_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
+    pids.iter()
+        .map(|pid| {
+            cpu_time_of(*pid)
+                .ok_or_else(|| anyhow::anyhow!("cannot read the CPU time of beam.smp {pid}"))
+        })
+        .sum()
+}
+
+/// `name=value` pairs as a queue's arguments.
+fn queue_arguments(pairs: &[String]) -> anyhow::Result<FieldTable> {
+    let mut table = FieldTable::default();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--queue-arg `{pair}` is not name=value"))?;
+        let value = match value.parse::<i64>() {
+            Ok(i) => AMQPValue::LongLongInt(i),
+            Err(_) => AMQPValue::LongString(value.into()),
+        };
+        table.insert(name.into(), value);
+    }
+    Ok(table)
 }

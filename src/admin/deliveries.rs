@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::AdminState;
-use crate::consume::broker;
+use crate::consume::{broker, endpoints};
 use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
@@ -105,7 +105,8 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
         properties = properties.with_content_type(ct.as_str().into());
     }
     let published = async {
-        let connection = broker::connect(&settings.broker.url, "notify-bridge replay").await?;
+        let connection =
+            endpoints::connect_any(&settings.broker.urls, "notify-bridge replay").await?;
         let channel = broker::confirm_channel(&connection).await?;
         let sent =
             broker::publish_confirmed(&channel, &settings.broker.queue, &stored.body, properties)

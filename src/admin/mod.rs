@@ -69,13 +69,12 @@ pub async fn serve(
 }
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.live.is_consuming() {
-        (StatusCode::OK, "consuming")
-    } else {
-        (
+    match state.live.consuming_from() {
+        Some(node) => (StatusCode::OK, format!("consuming from {node}")),
+        None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not connected to the broker",
-        )
+            "not connected to the broker".to_owned(),
+        ),
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lapin::BasicProperties;
-use notify_bridge::consume::broker;
+use notify_bridge::consume::{broker, endpoints};
 
 use crate::ConfigArg;
 
@@ -25,7 +25,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = args.config.load()?;
     let body = std::fs::read(&args.message)
         .with_context(|| format!("cannot read {}", args.message.display()))?;
-    let connection = broker::connect(&settings.broker.url, "notify-bridge publish").await?;
+    let connection = endpoints::connect_any(&settings.broker.urls, "notify-bridge publish").await?;
     let channel = broker::confirm_channel(&connection).await?;
     broker::declare_topology(&channel, &settings.broker, &settings.retry_steps()).await?;
     let run_id = format!("{:016x}", rand::random::<u64>());

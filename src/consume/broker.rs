@@ -4,8 +4,9 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 
 use super::settle::{defer_queue, retry_queue};
 use crate::pipeline::DEFER_STEPS;
@@ -18,6 +19,8 @@ pub enum BrokerError {
     Connect { url: String, source: lapin::Error },
     #[error("queue `{queue}`: {source}")]
     Queue { queue: String, source: lapin::Error },
+    #[error("queue `{queue}` already exists with other arguments than broker.queue_arguments asks for ({detail}); make the setting match the queue, or move its messages away and delete it")]
+    QueueMismatch { queue: String, detail: String },
     #[error("broker channel: {0}")]
     Channel(#[source] lapin::Error),
     #[error("publish to `{queue}` failed: {source}")]
@@ -105,8 +108,23 @@ pub async fn declare_topology(
 }
 
 /// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.
+///
+/// On quorum queues dead-lettering is at-most-once unless asked otherwise: a message can be
+/// lost on its way back while the main queue's leader changes. So, unless configured
+/// otherwise, quorum holding queues dead-letter at-least-once, which RabbitMQ honours only
+/// with `reject-publish` overflow.
 pub fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable {
     let mut table = arguments.clone();
+    if is_quorum(arguments) {
+        for (name, value) in [
+            ("x-dead-letter-strategy", "at-least-once"),
+            ("x-overflow", "reject-publish"),
+        ] {
+            if !table.contains_key(name) {
+                table.insert(name.into(), AMQPValue::LongString(value.into()));
+            }
+        }
+    }
     let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
     table.insert(
@@ -118,6 +136,13 @@ pub fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable
         AMQPValue::LongString(queue.into()),
     );
     table
+}
+
+fn is_quorum(arguments: &FieldTable) -> bool {
+    matches!(
+        arguments.inner().get("x-queue-type"),
+        Some(AMQPValue::LongString(t)) if t.as_bytes() == b"quorum"
+    )
 }
 
 fn arguments(configured: &BTreeMap<String, QueueArgument>) -> FieldTable {
@@ -143,9 +168,19 @@ async fn declare(
         .queue_declare(queue.into(), options, arguments)
         .await
         .map(|_| ())
-        .map_err(|source| BrokerError::Queue {
-            queue: queue.to_owned(),
-            source,
+        .map_err(|source| match source.kind() {
+            ErrorKind::ProtocolError(e)
+                if *e.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED) =>
+            {
+                BrokerError::QueueMismatch {
+                    queue: queue.to_owned(),
+                    detail: e.get_message().to_string(),
+                }
+            }
+            _ => BrokerError::Queue {
+                queue: queue.to_owned(),
+                source,
+            },
         })
 }
 
@@ -200,6 +235,24 @@ pub async fn publish_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quorum_holding_queues_dead_letter_at_least_once() {
+        let mut quorum = FieldTable::default();
+        quorum.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        let table = holding(&quorum, "q", Duration::from_secs(2));
+        let text = |k: &str| match table.inner().get(k) {
+            Some(AMQPValue::LongString(s)) => s.to_string(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(text("x-dead-letter-strategy"), "at-least-once");
+        assert_eq!(text("x-overflow"), "reject-publish");
+        let classic = holding(&FieldTable::default(), "q", Duration::from_secs(2));
+        assert!(!classic.contains_key("x-dead-letter-strategy"));
+    }
 
     #[test]
     fn redacts_the_password() {

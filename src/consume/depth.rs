@@ -9,7 +9,8 @@ use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::broker::{self, BrokerError};
+use super::broker::BrokerError;
+use super::endpoints;
 use crate::metrics::Metrics;
 use crate::settings::BrokerSettings;
 
@@ -35,7 +36,8 @@ async fn watch_once(
     metrics: &Metrics,
     stop: &CancellationToken,
 ) -> Result<(), BrokerError> {
-    let connection = broker::connect(&settings.url, "notify-bridge parking-lot depth").await?;
+    let connection =
+        endpoints::connect_any(&settings.urls, "notify-bridge parking-lot depth").await?;
     let channel = connection
         .create_channel()
         .await

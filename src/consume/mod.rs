@@ -7,6 +7,7 @@
 pub mod acks;
 pub mod broker;
 pub mod depth;
+pub mod endpoints;
 pub mod headers;
 pub mod parking_lot;
 pub mod reconnect;
@@ -32,11 +33,13 @@ use crate::pipeline::{Handled, Pipeline, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
 pub use session::Session;
+use endpoints::{Connected, Endpoints};
 use settle::{attempt_of, Settler};
 
 /// Consumes the main queue, one connection at a time, until shutdown.
 pub struct Consumer {
     live: Arc<Live>,
+    endpoints: Endpoints,
     metrics: Arc<Metrics>,
     journal: Journal,
     /// Every message task of every connection: shutdown waits on those still running,
@@ -46,7 +49,9 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, journal: Journal) -> Self {
+        let urls = live.current().settings.broker.urls.clone();
         Self {
+            endpoints: Endpoints::new(urls),
             live,
             metrics,
             journal,
@@ -54,13 +59,22 @@ impl Consumer {
         }
     }
 
-    /// Connects, declares the topology and starts consuming: a [`Session`] to run.
+    /// Connects, declares the topology and starts consuming: a [`Session`] to run. A node
+    /// that fails any of it (booting, partitioned) sends the next attempt to the next node.
     pub async fn connect(&self) -> Result<Session<'_>, BrokerError> {
+        let opened = self.open().await;
+        if opened.is_err() {
+            self.endpoints.next();
+        }
+        opened
+    }
+
+    async fn open(&self) -> Result<Session<'_>, BrokerError> {
         let settings = Arc::clone(&self.live.current().settings);
         let broker = &settings.broker;
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
-        let connection = broker::connect(&broker.url, &name).await?;
+        let Connected { connection, node } = self.endpoints.connect(&name).await?;
         let consume = connection
             .create_channel()
             .await
@@ -83,9 +97,9 @@ impl Consumer {
                 queue: broker.queue.clone(),
                 source,
             })?;
-        info!(queue = %broker.queue, prefetch = broker.prefetch, "consuming");
+        info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
-        Ok(Session::new(self, connection, consume, deliveries, settler))
+        Ok(Session::new(self, connection, node, consume, deliveries, settler))
     }
 
     /// Spawns the handling of one delivery of the connection `held` belongs to.

@@ -6,6 +6,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 
 use super::broker::{self, BrokerError};
+use super::endpoints;
 use crate::settings::Settings;
 
 /// One parked message as an operator sees it.
@@ -83,7 +84,7 @@ pub async fn replay(settings: &Settings, filter: &Filter) -> Result<usize, Broke
 }
 
 async fn open(settings: &Settings) -> Result<(lapin::Connection, Channel), BrokerError> {
-    let connection = broker::connect(&settings.broker.url, "notify-bridge dead").await?;
+    let connection = endpoints::connect_any(&settings.broker.urls, "notify-bridge dead").await?;
     let channel = broker::confirm_channel(&connection).await?;
     Ok((connection, channel))
 }

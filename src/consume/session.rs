@@ -24,6 +24,8 @@ use super::{BrokerError, Consumer, Held};
 pub struct Session<'c> {
     consumer: &'c Consumer,
     connection: Connection,
+    /// The broker node (`host:port`) this connection is to.
+    node: String,
     channel: Channel,
     deliveries: lapin::Consumer,
     held: Held,
@@ -43,6 +45,7 @@ impl<'c> Session<'c> {
     pub(super) fn new(
         consumer: &'c Consumer,
         connection: Connection,
+        node: String,
         channel: Channel,
         deliveries: lapin::Consumer,
         settler: std::sync::Arc<Settler>,
@@ -54,6 +57,7 @@ impl<'c> Session<'c> {
         Self {
             consumer,
             connection,
+            node,
             channel,
             deliveries,
             held: Held {
@@ -70,18 +74,24 @@ impl<'c> Session<'c> {
     /// Takes deliveries until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
     pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
         let (live, metrics) = (&self.consumer.live, &self.consumer.metrics);
-        live.set_consuming(true);
-        metrics.set_broker_connected(true);
+        live.set_consuming(Some(&self.node));
+        metrics.set_broker_connected(&self.node, true);
         let end = self.take(shutdown).await;
-        live.set_consuming(false);
-        metrics.set_broker_connected(false);
-        match end {
+        live.set_consuming(None);
+        metrics.set_broker_connected(&self.node, false);
+        let endpoints = &self.consumer.endpoints;
+        let result = match end {
             End::Lost(e) => {
                 self.abandon();
                 Err(e)
             }
             End::Drain(result) => self.drain(result).await,
+        };
+        if result.is_err() {
+            // Reconnect to the next node: this one may be the trouble.
+            endpoints.next();
         }
+        result
     }
 
     async fn take(&mut self, shutdown: &CancellationToken) -> End {

@@ -145,6 +145,7 @@ async fn publish_once(
         release(&shared.store, &key).await;
         return Err(e.into());
     }
+    crate::failpoint::hit(crate::failpoint::INBOUND_AFTER_CONFIRM);
     if let Err(e) = shared.store.set(&key, DONE, receiver.dedup_window).await {
         // Published and confirmed: success stands. A repeat within PENDING_TTL is answered
         // 503, one after it is published again (at least once, never lost).

@@ -13,8 +13,10 @@ use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use tokio::sync::Mutex;
+use tracing::info;
 
 use crate::consume::broker::{self, BrokerError};
+use crate::consume::endpoints::Endpoints;
 use crate::settings::Secret;
 
 /// Longest wait for a connection and channel, then for a confirm: past it the provider
@@ -49,7 +51,8 @@ pub enum PublishError {
 
 /// The inbound side's broker connection, opened on first use.
 pub struct Publisher {
-    url: Secret,
+    /// The cluster's nodes: a lost connection is re-opened to the next one that answers.
+    endpoints: Endpoints,
     /// Shown in the management UI, so operators can tell it from the consumer's.
     name: String,
     connection: Mutex<Option<Arc<Connection>>>,
@@ -65,9 +68,9 @@ pub struct Outlet {
 
 impl Publisher {
     /// `listen` goes into the connection name: replicas on one host stay apart.
-    pub fn new(url: Secret, listen: std::net::SocketAddr) -> Arc<Self> {
+    pub fn new(urls: Vec<Secret>, listen: std::net::SocketAddr) -> Arc<Self> {
         Arc::new(Self {
-            url,
+            endpoints: Endpoints::new(urls),
             name: format!("notify-bridge inbound {listen} pid {}", std::process::id()),
             connection: Mutex::new(None),
         })
@@ -75,10 +78,16 @@ impl Publisher {
 
     async fn connection(&self) -> Result<Arc<Connection>, BrokerError> {
         let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref().filter(|c| c.status().connected()) {
-            return Ok(Arc::clone(connection));
+        if let Some(connection) = slot.as_ref() {
+            if connection.status().connected() {
+                return Ok(Arc::clone(connection));
+            }
+            // Lost: the node may be the trouble, so dial the next one first.
+            self.endpoints.next();
         }
-        let connection = Arc::new(broker::connect(&self.url, &self.name).await?);
+        let connected = self.endpoints.connect(&self.name).await?;
+        info!(node = %connected.node, "inbound publishing");
+        let connection = Arc::new(connected.connection);
         *slot = Some(Arc::clone(&connection));
         Ok(connection)
     }

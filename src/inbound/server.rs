@@ -72,7 +72,7 @@ impl Server {
             permits: Semaphore::new(inbound.max_in_flight),
         });
         let local = listener.local_addr().unwrap_or(inbound.listen);
-        let publisher = Publisher::new(settings.broker.url.clone(), local);
+        let publisher = Publisher::new(settings.broker.urls.clone(), local);
         let mut router = Router::new();
         let mut routes = BTreeMap::new();
         for (name, receiver) in &inbound.receivers {

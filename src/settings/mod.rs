@@ -3,6 +3,7 @@
 //! `raw` mirrors the file; `channel` turns each channel table into a [`Channel`]; errors
 //! name the exact key at fault so `check-config` can point an operator at it.
 
+mod broker;
 mod channel;
 mod inbound;
 mod journal;
@@ -14,6 +15,7 @@ mod secret;
 mod signer;
 mod sources;
 
+pub use broker::{BrokerSettings, QueueArgument};
 pub use inbound::InboundSettings;
 pub use journal::JournalSettings;
 pub use secret::{expand_env, ResolveError, Secret, REDACTED};
@@ -48,36 +50,6 @@ pub enum SettingsError {
     Invalid { key: String, reason: String },
     #[error("{key}: {source}")]
     Secret { key: String, source: ResolveError },
-}
-
-/// Broker connection and queue topology.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerSettings {
-    /// The AMQP URI; a secret because it usually carries a password.
-    pub url: Secret,
-    pub queue: String,
-    pub prefetch: u16,
-    pub declare: bool,
-    pub max_message_bytes: usize,
-    pub shutdown_grace: Duration,
-    /// Extra arguments for every queue declared, e.g. `x-queue-type = "quorum"`.
-    pub queue_arguments: BTreeMap<String, QueueArgument>,
-}
-
-/// A queue argument value as TOML gives it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(untagged)]
-pub enum QueueArgument {
-    Int(i64),
-    Bool(bool),
-    Text(String),
-}
-
-impl BrokerSettings {
-    /// The parking lot: `<queue>.dead`.
-    pub fn dead_queue(&self) -> String {
-        format!("{}.dead", self.queue)
-    }
 }
 
 /// The admin HTTP endpoints.
@@ -159,37 +131,7 @@ impl Settings {
         env: &HashMap<String, String>,
         base: &Path,
     ) -> Result<Self, SettingsError> {
-        let b = raw.broker;
-        let url = expand_env(
-            b.url
-                .as_deref()
-                .unwrap_or("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            env,
-        )
-        .map_err(|source| SettingsError::Secret {
-            key: "broker.url".into(),
-            source,
-        })?;
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err(invalid("broker.url", "must start with amqp:// or amqps://"));
-        }
-        let queue = b.queue.unwrap_or_else(|| "whale.core.brandNotify".into());
-        if queue.is_empty() || queue.len() > 200 {
-            return Err(invalid("broker.queue", "must be 1 to 200 characters"));
-        }
-        let prefetch = b.prefetch.unwrap_or(256);
-        if prefetch == 0 {
-            return Err(invalid("broker.prefetch", "must be at least 1"));
-        }
-        let broker = BrokerSettings {
-            url: Secret::new(url),
-            queue,
-            prefetch,
-            declare: b.declare.unwrap_or(true),
-            max_message_bytes: b.max_message_bytes.unwrap_or(1024 * 1024),
-            shutdown_grace: duration("broker.shutdown_grace", b.shutdown_grace.as_deref(), "30s")?,
-            queue_arguments: b.queue_arguments.unwrap_or_default(),
-        };
+        let broker = broker::build(raw.broker, env)?;
         let admin = admin(raw.admin, env, base)?;
         let journal = journal::build(raw.journal, env)?;
         let mut channels = BTreeMap::new();

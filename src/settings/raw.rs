@@ -29,6 +29,8 @@ pub struct RawSettings {
 #[serde(deny_unknown_fields)]
 pub struct RawBroker {
     pub url: Option<String>,
+    /// More nodes of the same cluster, tried in turn after `url`.
+    pub urls: Option<Vec<String>>,
     pub queue: Option<String>,
     pub prefetch: Option<u16>,
     /// Declare the main queue (true) or only check that it exists (false).

@@ -233,3 +233,30 @@ fn a_preset_gives_the_signer_kind_its_keys_belong_to() {
     };
     assert_eq!(field, "signature");
 }
+
+#[test]
+fn broker_url_comes_first_then_the_listed_nodes() {
+    let text = format!(
+        "[broker]\nurl = \"amqp://u:${{P}}@n1:5681/%2f\"\nurls = [\"amqp://n2:5682/%2f\", \"amqp://n3:5683/%2f\"]\n{MINIMAL}"
+    );
+    let s = load(&text, &[("P", "pw"), ("A_SECRET", "x")]).unwrap();
+    let urls: Vec<&str> = s.broker.urls.iter().map(|u| u.expose()).collect();
+    assert_eq!(
+        urls,
+        [
+            "amqp://u:pw@n1:5681/%2f",
+            "amqp://n2:5682/%2f",
+            "amqp://n3:5683/%2f"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_broker_node_is_named_by_its_index() {
+    let text = format!("[broker]\nurls = [\"amqp://n1/%2f\", \"http://n2/\"]\n{MINIMAL}");
+    let err = load(&text, &[("A_SECRET", "x")]).unwrap_err().to_string();
+    assert_eq!(err, "broker.urls[1]: must start with amqp:// or amqps://");
+    let empty = format!("[broker]\nurls = []\n{MINIMAL}");
+    let err = load(&empty, &[("A_SECRET", "x")]).unwrap_err().to_string();
+    assert_eq!(err, "broker.urls: must list at least one address");
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use notify_bridge::settings::Settings;
+use notify_bridge::settings::{Secret, Settings};
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;
@@ -77,6 +77,12 @@ async fn probes_token_metrics_and_reload() {
     })
     .await;
     assert_eq!(get("/healthz", None).await, (200, "ok".into()));
+    // The broker node in use, without credentials.
+    let node = notify_bridge::consume::endpoints::node_of(&Secret::new(amqp_url()));
+    assert_eq!(
+        get("/readyz", None).await,
+        (200, format!("consuming from {node}"))
+    );
     assert_eq!(get("/metrics", None).await.0, 401, "metrics need the token");
     assert_eq!(get("/metrics", Some("wrong")).await.0, 401);
     let reload_without_token = http
@@ -128,10 +134,11 @@ async fn probes_token_metrics_and_reload() {
     })
     .await;
     let scrape = scrape().await;
-    assert!(scrape
-        .samples
-        .iter()
-        .any(|s| s.metric == "notify_broker_connected"));
+    assert!(scrape.samples.iter().any(|s| {
+        s.metric == "notify_broker_connected"
+            && s.labels.get("node") == Some(node.as_str())
+            && matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0)
+    }));
     assert!(scrape
         .samples
         .iter()

@@ -6,6 +6,7 @@ mod bad_input;
 mod bench_smoke;
 mod blip;
 mod cli;
+mod cluster;
 mod delivery;
 mod demo;
 mod faults;
@@ -22,6 +23,7 @@ mod retry;
 mod rsa_interop;
 mod secrets;
 mod support;
+mod topology;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.
 pub const CONFIG: &str = r#"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lapin::options::QueueDeleteOptions;
 use lapin::BasicProperties;
-use notify_bridge::consume::broker;
+use notify_bridge::consume::{broker, endpoints};
 use notify_bridge::consume::settle::defer_queue;
 use notify_bridge::pipeline::DEFER_STEPS;
 use notify_bridge::settings::{process_env, Settings};
@@ -87,7 +87,7 @@ async fn publish_all(
     base: &str,
     published: &receiver::Published,
 ) -> anyhow::Result<()> {
-    let connection = broker::connect(&settings.broker.url, "notify-bridge demo").await?;
+    let connection = endpoints::connect_any(&settings.broker.urls, "notify-bridge demo").await?;
     let channel = broker::confirm_channel(&connection).await?;
     broker::declare_topology(&channel, &settings.broker, &settings.retry_steps()).await?;
     for preset in setup::PRESETS {
@@ -183,7 +183,7 @@ async fn keep_running(
 
 /// The demo's queues are its own: nothing of them is left on the broker.
 async fn delete_topology(settings: &Settings) {
-    let Ok(connection) = broker::connect(&settings.broker.url, "notify-bridge demo").await else {
+    let Ok(connection) = endpoints::connect_any(&settings.broker.urls, "notify-bridge demo").await else {
         return;
     };
     if let Ok(channel) = connection.create_channel().await {

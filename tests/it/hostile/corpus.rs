@@ -167,7 +167,8 @@ pub fn bad(url: &str) -> Vec<Bad> {
                 r#"{"action":"VerifyNotify\r\nX-Evil: 1","bizContent":"{}"}"#,
             ),
         ),
-        // Header injection through the URL, and private hosts the exact host rule keeps out.
+        // Header injection through the URL, and private hosts the exact host rule keeps out
+        // (`localhost` is 127.0.0.1 to the policy; a name that merely starts with it is not).
         (
             "url-refused",
             "whitespace or a control",
@@ -180,21 +181,21 @@ pub fn bad(url: &str) -> Vec<Bad> {
         ),
         (
             "url-refused",
-            "host `localhost` is not allowed",
+            "host `127.0.0.1.nip.io` is not in `hosts`",
             with(
                 url,
                 "notifyUrl",
-                json!(url.replace("127.0.0.1", "localhost")),
+                json!(url.replace("127.0.0.1", "127.0.0.1.nip.io")),
             ),
         ),
         (
             "url-refused",
-            "host `::1` is not allowed",
+            "host `::1` is not in `hosts`",
             with(url, "notifyUrl", json!(url.replace("127.0.0.1", "[::1]"))),
         ),
         (
             "url-refused",
-            "host `10.0.0.1` is not allowed",
+            "host `10.0.0.1` is not in `hosts`",
             with(url, "notifyUrl", json!("http://10.0.0.1/n")),
         ),
         (

@@ -1,6 +1,7 @@
 //! Inbound callbacks end to end: a reqwest client plays the provider, the real broker
 //! takes the events, Redis (when asked) keeps nonces and event ids.
 
+mod crash;
 mod faults;
 mod listeners;
 mod providers;

@@ -196,21 +196,65 @@ impl TestBroker {
 
     /// Deletes the main queue, its parking lot and the retry queues the tests use.
     pub async fn cleanup(&self, queue: &str) {
-        let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
-        for step in [
-            "50ms", "100ms", "200ms", "400ms", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
-            "30s",
-        ] {
-            queues.push(format!("{queue}.retry.{step}"));
-        }
-        queues.extend(DEFER_STEPS.map(|step| defer_queue(queue, step)));
-        for q in queues {
+        for q in bridge_queues(queue) {
             let _ = self
                 .channel
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await;
         }
         let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+/// `queue` and what the bridge derives from it: the parking lot, the retry queues of the
+/// steps the tests use, the defer queues.
+pub fn bridge_queues(queue: &str) -> Vec<String> {
+    let mut queues = vec![queue.to_owned(), format!("{queue}.dead")];
+    for step in [
+        "50ms", "100ms", "200ms", "400ms", "1s", "5s", "5m", "30m", "2h", "5h", "10h", "1m", "3m",
+        "30s",
+    ] {
+        queues.push(format!("{queue}.retry.{step}"));
+    }
+    queues.extend(DEFER_STEPS.map(|step| defer_queue(queue, step)));
+    queues
+}
+
+/// Deletes `queues` when dropped, on failure too, through the first of `urls` that answers.
+pub struct DeleteOnDrop {
+    pub urls: Vec<String>,
+    pub queues: Vec<String>,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        let (urls, queues) = (self.urls.clone(), self.queues.clone());
+        // Its own runtime on its own thread: Drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(delete(&urls, &queues));
+        })
+        .join();
+    }
+}
+
+async fn delete(urls: &[String], queues: &[String]) {
+    for url in urls {
+        let Ok(connection) = Connection::connect(url, ConnectionProperties::default()).await else {
+            continue;
+        };
+        if let Ok(channel) = connection.create_channel().await {
+            for q in queues {
+                let _ = channel
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = connection.close(200, "cleaned up".into()).await;
+        return;
     }
 }
 

@@ -15,6 +15,11 @@ pub fn config_file(dir: &Path, toml: &str, queue: &str) -> PathBuf {
 
 /// Starts `notify-bridge run` on `config`, logs to a file in the config's folder.
 pub fn spawn_bridge(config: &Path) -> Reaped {
+    spawn_bridge_with(config, &[])
+}
+
+/// Like `spawn_bridge`, with more environment variables (e.g. a failpoint).
+pub fn spawn_bridge_with(config: &Path, env: &[(&str, &str)]) -> Reaped {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -29,6 +34,7 @@ pub fn spawn_bridge(config: &Path) -> Reaped {
             "NOTIFY_BRIDGE__JOURNAL__URL",
             format!("sqlite://{}", config.with_extension("db").display()),
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -1,0 +1,129 @@
+//! What must hold once the faults are over: nothing missing, duplicates bounded by what was
+//! in flight, retries on schedule, the hopeless parked after their last try and manageable
+//! from any replica, and each attempt in the shared journal.
+
+use std::time::Duration;
+
+use super::brand::{always_fails, first_fails, Brand, Tally};
+use super::faults::Measured;
+use super::fleet::{cli, Replica, PREFETCH, RETRY_STEP};
+use super::journal::SharedJournal;
+use crate::support::eventually;
+
+pub async fn verify(
+    brand: &Brand,
+    journal: &SharedJournal,
+    replicas: &[Replica],
+    n: u32,
+    measured: &[Measured],
+) {
+    let tally = Tally::of(&brand.arrivals());
+    let missing: Vec<u32> = (0..n)
+        .filter(|i| !always_fails(*i) && !tally.ok.contains_key(i))
+        .collect();
+    let duplicates = tally.duplicates();
+    let mut waits = tally.retry_waits();
+    waits.sort();
+    let shortest = waits.first().copied().unwrap_or_default();
+    let median = waits.get(waits.len() / 2).copied().unwrap_or_default();
+    let longest = waits.last().copied().unwrap_or_default();
+    eprintln!(
+        "cluster: {n} messages, missing {}, duplicates {duplicates}; retry waits min {shortest:.2?} median {median:.2?} max {longest:.2?}",
+        missing.len()
+    );
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    // At most what was on the wire at each fault: every replica's prefetch, three faults.
+    let bound = measured.len() * replicas.len() * PREFETCH;
+    assert!(
+        duplicates <= bound,
+        "{duplicates} duplicates (bound {bound})"
+    );
+    let first_failing = (0..n)
+        .filter(|i| first_fails(*i) && !always_fails(*i))
+        .count();
+    assert!(
+        waits.len() >= first_failing,
+        "every failed first attempt was retried"
+    );
+    // Never early (the step is a floor); late only by a fault's stall.
+    assert!(
+        shortest >= RETRY_STEP - Duration::from_millis(50),
+        "{shortest:?}"
+    );
+
+    // The hopeless: tried 1, 2, 3, then parked, never a fourth time.
+    let hopeless: Vec<u32> = (0..n).filter(|i| always_fails(*i)).collect();
+    for id in &hopeless {
+        let mut tries: Vec<u32> = tally.attempts[id].iter().map(|(a, _)| *a).collect();
+        tries.sort_unstable();
+        tries.dedup();
+        assert_eq!(tries, [1, 2, 3], "c-{id}");
+    }
+    parked_listed_by(&replicas[0], &hopeless);
+    parked_listed_by(&replicas[2], &hopeless);
+    let out = cli(&replicas[1], &["dead", "replay", "--limit", "2"]);
+    assert!(out.starts_with("replayed 2 message(s)"), "{out}");
+    let firsts = |b: &Brand| {
+        b.arrivals()
+            .iter()
+            .filter(|a| always_fails(a.id) && a.attempt == 1)
+            .count()
+    };
+    eventually(
+        Duration::from_secs(60),
+        "the replayed pair tried afresh",
+        || std::future::ready(firsts(brand) >= hopeless.len() + 2),
+    )
+    .await;
+
+    // The journal: each id's attempts as the brand saw them, from whichever replica.
+    let journalled = journal.attempts().await;
+    let mut unjournalled = 0;
+    for id in 0..n {
+        let mut seen: Vec<i64> = tally.attempts[&id]
+            .iter()
+            .map(|(a, _)| i64::from(*a))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let mut rows: Vec<i64> = journalled
+            .get(&format!("c-{id}"))
+            .map(|rows| rows.iter().map(|(a, _)| *a).collect())
+            .unwrap_or_default();
+        rows.sort_unstable();
+        rows.dedup();
+        if !seen.iter().all(|a| rows.contains(a)) {
+            unjournalled += 1;
+        }
+    }
+    eprintln!("cluster: {unjournalled} ids with an attempt missing from the journal");
+    // Only a replica killed with -9 loses journal entries: those still in its buffer.
+    assert!(
+        unjournalled <= 2 * PREFETCH,
+        "{unjournalled} ids lack a journal row"
+    );
+}
+
+/// `dead list` through `replica` shows every hopeless id (a fault may have parked one
+/// twice: at least once, never zero times).
+fn parked_listed_by(replica: &Replica, hopeless: &[u32]) {
+    let out = cli(replica, &["dead", "list"]);
+    let mut listed: Vec<u32> = out
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("c-")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let shown = listed.len();
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed, hopeless, "replica {}: {out}", replica.n);
+    assert!(
+        out.contains(&format!("{shown} parked message(s) shown")),
+        "{out}"
+    );
+}

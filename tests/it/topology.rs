@@ -1,0 +1,86 @@
+//! Declaring the queues on the default broker: quorum arguments reach every queue, and a
+//! queue that exists with other arguments is refused with an error that says so.
+
+use std::time::Duration;
+
+use lapin::{Connection, ConnectionProperties};
+use notify_bridge::consume::broker::{declare_topology, BrokerError};
+use notify_bridge::consume::settle::{defer_queue, retry_queue};
+use notify_bridge::pipeline::DEFER_STEPS;
+
+use crate::support::broker::{bridge_queues, DeleteOnDrop, TestBroker};
+use crate::support::{amqp_url, settings, unique_queue};
+use crate::CONFIG;
+
+const QUORUM: &str = "queue_arguments = { \"x-queue-type\" = \"quorum\" }\n[channels.shop]";
+
+#[tokio::test]
+async fn a_classic_queue_where_quorum_is_configured_is_a_clear_error() {
+    let queue = unique_queue("mismatch");
+    let _queues = DeleteOnDrop {
+        urls: vec![amqp_url()],
+        queues: bridge_queues(&queue),
+    };
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let settings = settings(&CONFIG.replacen("[channels.shop]", QUORUM, 1), &queue);
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let steps = [Duration::from_millis(200)];
+    let error = declare_topology(&channel, &settings.broker, &steps)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, BrokerError::QueueMismatch { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "queue `{queue}` already exists with other arguments"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("broker.queue_arguments"), "{text}");
+    let _ = connection.close(200, "done".into()).await;
+}
+
+#[tokio::test]
+async fn quorum_reaches_every_queue_the_bridge_declares() {
+    let queue = unique_queue("quorum");
+    let _queues = DeleteOnDrop {
+        urls: vec![amqp_url()],
+        queues: bridge_queues(&queue),
+    };
+    let settings = settings(&CONFIG.replacen("[channels.shop]", QUORUM, 1), &queue);
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let steps = settings.retry_steps();
+    declare_topology(&channel, &settings.broker, &steps)
+        .await
+        .unwrap();
+    // Declaring again with the same arguments is accepted (a restart, another replica).
+    declare_topology(&channel, &settings.broker, &steps)
+        .await
+        .unwrap();
+    // A classic declare of a quorum queue is refused: each really is quorum.
+    let mut declared = vec![queue.to_string(), settings.broker.dead_queue()];
+    declared.extend(steps.iter().map(|s| retry_queue(&queue, *s)));
+    declared.extend(DEFER_STEPS.map(|s| defer_queue(&queue, s)));
+    for name in &declared {
+        let probe = connection.create_channel().await.unwrap();
+        let classic = probe
+            .queue_declare(
+                name.as_str().into(),
+                lapin::options::QueueDeclareOptions::durable(),
+                Default::default(),
+            )
+            .await;
+        assert!(classic.is_err(), "{name} is not quorum");
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
