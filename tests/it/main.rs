@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod bench_smoke;
 mod cli;
+mod dead;
 mod delivery;
 mod faults;
 mod hostile;

@@ -1,6 +1,7 @@
 //! Fixtures for the integration tests: the real broker, real HTTP receivers, the bridge.
 
 pub mod broker;
+pub mod cleanup;
 pub mod process;
 pub mod raw_amqp;
 pub mod receiver;
