@@ -19,6 +19,7 @@ mod retry;
 mod rsa_interop;
 mod secrets;
 mod support;
+mod templates;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.
 pub const CONFIG: &str = r#"
