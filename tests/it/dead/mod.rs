@@ -1,15 +1,13 @@
 //! The parking lot's operator tools: `dead replay` ends while the bridge re-parks what it
 //! moves, `--dry-run` and the filters leave the lot as it was, `dead purge` wants a count,
 //! and a message replayed by id is not delivered again by a later `dead replay`.
+mod filters;
 
 use std::collections::HashMap;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::BasicProperties;
-use notify_bridge::clock::now_ms;
 use notify_bridge::journal::{Filter, JournalReader};
 use serde_json::json;
 
@@ -51,7 +49,6 @@ fn stdout(out: &Output) -> String {
 fn whale() -> serde_json::Value {
     json!({"bizContent": "{\"codeNo\":\"C1\"}"})
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_ends_while_the_bridge_parks_every_message_again() {
     let queue = unique_queue("dead-loop");
@@ -128,205 +125,6 @@ async fn replay_ends_while_the_bridge_parks_every_message_again() {
     ids.sort();
     assert_eq!(parked, ids, "each message parked exactly once");
 }
-
-/// Parks a message directly, as the bridge would have.
-async fn park(broker: &TestBroker, dead: &str, id: &str, headers: &[(&str, AMQPValue)]) {
-    let mut table = FieldTable::default();
-    for (name, value) in headers {
-        table.insert((*name).into(), value.clone());
-    }
-    let props = BasicProperties::default()
-        .with_message_id(id.into())
-        .with_delivery_mode(2)
-        .with_headers(table);
-    let body = json!({"channelId": "x", "id": id}).to_string();
-    broker.publish_with(dead, body.as_bytes(), props).await;
-}
-
-fn text(s: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
-}
-
-/// Fills a lot with: a-0..a-2 `shop`, failed, parked now; b-0, b-1 `em-like`, bad input,
-/// parked three hours ago; c-0 `shop`, failed, parked before parked-at existed.
-async fn fill(broker: &TestBroker, dead: &str) {
-    let now = i64::try_from(now_ms()).unwrap();
-    for i in 0..3 {
-        let headers = [
-            ("x-notify-channel", text("shop")),
-            ("x-notify-error", text("delivery-failed: HTTP 502")),
-            ("x-notify-parked-at", AMQPValue::LongLongInt(now)),
-        ];
-        park(broker, dead, &format!("a-{i}"), &headers).await;
-    }
-    for i in 0..2 {
-        let headers = [
-            ("x-notify-channel", text("em-like")),
-            ("x-notify-error", text("not-json: expected value")),
-            (
-                "x-notify-parked-at",
-                AMQPValue::LongLongInt(now - 3 * 3_600_000),
-            ),
-        ];
-        park(broker, dead, &format!("b-{i}"), &headers).await;
-    }
-    let headers = [
-        ("x-notify-channel", text("shop")),
-        ("x-notify-error", text("delivery-failed: HTTP 500")),
-    ];
-    park(broker, dead, "c-0", &headers).await;
-}
-
-/// The ids `dead list` shows, in the lot's order.
-async fn listed(cfg: &str, filters: &[&str]) -> Vec<String> {
-    let mut args = vec!["dead", "list", "--config", cfg];
-    args.extend_from_slice(filters);
-    let out = stdout(&cli(&args).await);
-    out.lines()
-        .skip(1)
-        .filter(|l| !l.contains("parked message(s) shown"))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_runs_and_filters_leave_the_lot_as_it_was() {
-    let queue = unique_queue("dead-filters");
-    let _queues = Queues::of_bridge(&queue, &STEPS);
-    let broker = TestBroker::connect().await;
-    broker.declare(&queue).await;
-    let dead = format!("{queue}.dead");
-    broker.declare(&dead).await;
-    fill(&broker, &dead).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), CONFIG, &queue);
-    let cfg = cfg.to_str().unwrap();
-
-    let everything = ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"];
-    assert_eq!(listed(cfg, &[]).await, everything);
-    assert_eq!(listed(cfg, &["--reason", "not-json"]).await, ["b-0", "b-1"]);
-    assert_eq!(listed(cfg, &["--since", "2h"]).await, ["a-0", "a-1", "a-2"]);
-    assert_eq!(
-        listed(cfg, &["--channel", "shop"]).await,
-        ["a-0", "a-1", "a-2", "c-0"]
-    );
-    let rfc3339 =
-        humantime::format_rfc3339(std::time::SystemTime::now() - Duration::from_secs(4 * 3600));
-    let since = rfc3339.to_string();
-    assert_eq!(
-        listed(cfg, &["--since", &since, "--channel", "em-like"]).await,
-        ["b-0", "b-1"]
-    );
-
-    let dry = stdout(&cli(&["dead", "replay", "--config", cfg, "--dry-run"]).await);
-    assert!(dry.contains("would replay 6 message(s)"), "{dry}");
-    let dry = stdout(
-        &cli(&[
-            "dead",
-            "replay",
-            "--config",
-            cfg,
-            "--channel",
-            "shop",
-            "--since",
-            "1h",
-            "--dry-run",
-        ])
-        .await,
-    );
-    assert!(
-        dry.contains("would replay 3 message(s)") && dry.contains("a-2"),
-        "{dry}"
-    );
-    assert_eq!(
-        listed(cfg, &[]).await,
-        everything,
-        "a dry run moves nothing"
-    );
-    assert_eq!(broker.depth(&queue).await, 0);
-
-    let out = stdout(
-        &cli(&[
-            "dead",
-            "replay",
-            "--config",
-            cfg,
-            "--reason",
-            "delivery-failed",
-            "--channel",
-            "shop",
-            "--limit",
-            "2",
-        ])
-        .await,
-    );
-    assert!(out.contains("replayed 2 message(s)"), "{out}");
-    assert_eq!(listed(cfg, &[]).await, ["a-2", "b-0", "b-1", "c-0"]);
-    let moved = broker.drain(&queue).await;
-    let moved_ids: Vec<_> = moved.iter().filter_map(|m| m.message_id.clone()).collect();
-    assert_eq!(moved_ids, ["a-0", "a-1"]);
-    for m in &moved {
-        assert!(m.headers.contains_key("x-notify-replay-run"), "{m:?}");
-        assert!(
-            !m.headers.contains_key("x-notify-error"),
-            "fresh history: {m:?}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_removes_only_the_count_the_operator_confirms() {
-    let queue = unique_queue("dead-purge");
-    let _queues = Queues::of_bridge(&queue, &STEPS);
-    let broker = TestBroker::connect().await;
-    broker.declare(&queue).await;
-    let dead = format!("{queue}.dead");
-    broker.declare(&dead).await;
-    fill(&broker, &dead).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_file(dir.path(), CONFIG, &queue);
-    let cfg = cfg.to_str().unwrap();
-    let purge = |extra: &'static [&'static str]| {
-        let mut args = vec![
-            "dead",
-            "purge",
-            "--config",
-            cfg,
-            "--reason",
-            "delivery-failed",
-        ];
-        args.extend_from_slice(extra);
-        async move { cli(&args).await }
-    };
-
-    for refused in [purge(&[]).await, purge(&["--yes", "3"]).await] {
-        assert_eq!(refused.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&refused.stderr);
-        assert!(
-            err.contains("4 message(s) would be purged") && err.contains("--yes 4"),
-            "{err}"
-        );
-    }
-    let dry = stdout(&purge(&["--dry-run", "--yes", "4"]).await);
-    assert!(
-        dry.contains("would purge 4 message(s)") && dry.contains("c-0"),
-        "{dry}"
-    );
-    assert_eq!(
-        broker.depth(&dead).await,
-        6,
-        "refusals and dry runs purge nothing"
-    );
-
-    let done = stdout(&purge(&["--yes", "4"]).await);
-    assert!(done.contains("purged 4 message(s)"), "{done}");
-    for id in ["a-0", "a-1", "a-2", "c-0"] {
-        assert!(done.contains(id), "{id} printed: {done}");
-    }
-    assert_eq!(listed(cfg, &[]).await, ["b-0", "b-1"]);
-    assert_eq!(broker.depth(&queue).await, 0, "purged, not moved");
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
