@@ -13,7 +13,7 @@ use super::broker::BrokerError;
 use crate::settings::BrokerSettings;
 use pass::Pass;
 
-pub use replay::{replay, replay_id, ReplayedId, REPLAY_RUN};
+pub use replay::{replay, replay_id, replay_run, ReplayedId, REPLAY_RUN};
 
 /// Header the park step sets: epoch milliseconds when the message was parked.
 pub const PARKED_AT: &str = "x-notify-parked-at";

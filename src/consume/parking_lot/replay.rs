@@ -26,13 +26,23 @@ pub const REPLAY_RUN: &str = "x-notify-replay-run";
 /// so each starts its channel's schedule afresh. Returns those moved, in order.
 pub async fn replay(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
     let run = format!("{:016x}", rand::random::<u64>());
+    replay_run(broker, filter, &run).await
+}
+
+/// [`replay`] as the run `run`: the id it stamps on what it moves, and logs. Runs must not
+/// share an id; two that did would each stop at the other's messages.
+pub async fn replay_run(
+    broker: &BrokerSettings,
+    filter: &Filter,
+    run: &str,
+) -> Result<Vec<Parked>, BrokerError> {
     let mut pass = Pass::open(broker, "dead replay").await?;
     let mut moved = Vec::new();
     while filter.has_room(moved.len()) {
         let Some(message) = pass.next().await? else {
             break;
         };
-        if run_of(&message).as_deref() == Some(run.as_str()) {
+        if run_of(&message).as_deref() == Some(run) {
             pass.to_tail(&message).await?;
             break;
         }
@@ -41,7 +51,7 @@ pub async fn replay(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Park
             pass.hold(message);
             continue;
         }
-        let properties = stamped(fresh(&message.delivery.properties), &run);
+        let properties = stamped(fresh(&message.delivery.properties), run);
         let body = &message.delivery.data;
         broker::publish_confirmed(&pass.channel, &broker.queue, body, properties).await?;
         // Acked only after the confirm: a crash here replays twice, never loses one.

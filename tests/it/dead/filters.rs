@@ -1,12 +1,13 @@
-//! `dead list`, `dead replay --dry-run` and `dead purge` with filters, on a lot filled by
-//! hand with every kind of header the park step writes (and one parked before
-//! `x-notify-parked-at` existed).
+//! `dead list`, `dead replay --dry-run` and `dead purge` with filters, and a replay run
+//! meeting its own stamp, on lots filled by hand with the headers the park step writes
+//! (and one parked before `x-notify-parked-at` existed).
 
 use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
 use notify_bridge::clock::now_ms;
+use notify_bridge::consume::parking_lot::{self, Filter};
 use serde_json::json;
 
 use super::{cli, stdout, STEPS};
@@ -212,4 +213,37 @@ async fn purge_removes_only_the_count_the_operator_confirms() {
     }
     assert_eq!(listed(cfg, &[]).await, ["b-0", "b-1"]);
     assert_eq!(broker.depth(&queue).await, 0, "purged, not moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_meeting_its_own_stamp_puts_that_message_at_the_tail_and_stops() {
+    let queue = unique_queue("dead-own-run");
+    let _queues = Queues::of_bridge(&queue, &STEPS);
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let dead = format!("{queue}.dead");
+    broker.declare(&dead).await;
+    let failed = || ("x-notify-error", text("delivery-failed: HTTP 502"));
+    for id in ["a-0", "a-1"] {
+        park(&broker, &dead, id, &[failed()]).await;
+    }
+    // As if this run had moved it already and the bridge had parked it again at once.
+    let own = [failed(), ("x-notify-replay-run", text("run-7"))];
+    park(&broker, &dead, "own", &own).await;
+    park(&broker, &dead, "z-0", &[failed()]).await;
+    let settings = crate::support::settings(CONFIG, &queue);
+
+    let moved = parking_lot::replay_run(&settings.broker, &Filter::default(), "run-7")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = moved.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a-0", "a-1"], "the run stops at its own message");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    assert_eq!(
+        listed(cfg.to_str().unwrap(), &[]).await,
+        ["z-0", "own"],
+        "its own message went back to the tail, confirmed, nothing lost"
+    );
+    assert_eq!(broker.depth(&queue).await, 2);
 }
