@@ -51,7 +51,7 @@ enum Command {
 /// The config file every subcommand takes.
 #[derive(clap::Args)]
 pub struct ConfigArg {
-    /// TOML config file (SPEC §9); NOTIFY_BRIDGE__… variables override its keys.
+    /// TOML config file; NOTIFY_BRIDGE__… variables override its keys.
     #[arg(long, default_value = "notify-bridge.toml")]
     config: PathBuf,
 }

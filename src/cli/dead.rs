@@ -44,7 +44,7 @@ struct Selection {
     #[command(flatten)]
     config: ConfigArg,
     /// Only messages of this channel.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     channel: Option<String>,
     /// Only messages parked for this reason code, e.g. delivery-failed or unformattable.
     #[arg(long, value_name = "R")]

@@ -101,7 +101,7 @@ pub async fn list(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Parked
         if filter.matches(&parked) {
             out.push(parked);
         }
-        pass.hold(message);
+        pass.hold(message.delivery.delivery_tag);
     }
     pass.finish().await?;
     Ok(out)
@@ -130,20 +130,20 @@ pub async fn purge(
         };
         let parked = describe(&message);
         if filter.matches(&parked) {
-            doomed.push((parked, message));
+            doomed.push((parked, message.delivery.delivery_tag));
         } else {
-            pass.hold(message);
+            pass.hold(message.delivery.delivery_tag);
         }
     }
-    // Everything matching is held at once, so the count confirmed is the count removed.
+    // Everything matching is taken at once, so the count confirmed is the count removed.
     let purged = confirm == Some(doomed.len());
     let mut matched = Vec::with_capacity(doomed.len());
-    for (parked, message) in doomed {
+    for (parked, tag) in doomed {
         if purged {
-            pass.remove(&message).await?;
+            pass.remove(tag).await?;
             info!(id = %parked.id, channel = %parked.channel, reason = %parked.reason, "purged from the parking lot");
         } else {
-            pass.hold(message);
+            pass.hold(tag);
         }
         matched.push(parked);
     }

@@ -48,14 +48,14 @@ pub async fn replay_run(
         }
         let parked = describe(&message);
         if !filter.matches(&parked) {
-            pass.hold(message);
+            pass.hold(message.delivery.delivery_tag);
             continue;
         }
         let properties = stamped(fresh(&message.delivery.properties), run);
         let body = &message.delivery.data;
         broker::publish_confirmed(&pass.channel, &broker.queue, body, properties).await?;
         // Acked only after the confirm: a crash here replays twice, never loses one.
-        pass.remove(&message).await?;
+        pass.remove(message.delivery.delivery_tag).await?;
         info!(id = %parked.id, channel = %parked.channel, reason = %parked.reason, %run, "replayed from the parking lot");
         moved.push(parked);
     }
@@ -87,7 +87,7 @@ pub async fn replay_id(
         if describe(&message).id == id {
             copies.push(message);
         } else {
-            pass.hold(message);
+            pass.hold(message.delivery.delivery_tag);
         }
     }
     let chosen = original.or_else(|| {
@@ -101,7 +101,7 @@ pub async fn replay_id(
     };
     broker::publish_confirmed(&pass.channel, &broker.queue, &body, properties).await?;
     for copy in &copies {
-        pass.remove(copy).await?;
+        pass.remove(copy.delivery.delivery_tag).await?;
     }
     info!(%id, taken_from_lot = copies.len(), "replayed by id");
     let taken_from_lot = copies.len();
