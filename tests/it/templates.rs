@@ -105,7 +105,7 @@ async fn fields_the_samples_lack_deliver_and_a_message_lacking_one_is_parked_nam
     let reason = &parked[0].headers["x-notify-error"];
     assert!(reason.starts_with("unformattable: "), "{reason}");
     assert!(
-        reason.contains("line 2: the message has no field `biz.card`"),
+        reason.contains("line 2: undefined value: the message has no field `biz.card`"),
         "{reason}"
     );
     assert_eq!(receiver.count(), 1);
@@ -154,7 +154,7 @@ fn a_channels_own_sample_makes_the_start_check_strict() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("channels.brand.template_sample"), "{err}");
     assert!(
-        err.contains("line 2: the message has no field `biz.card`"),
+        err.contains("line 2: undefined value: the message has no field `biz.card`"),
         "{err}"
     );
     assert!(err.contains("sample.json"), "{err}");

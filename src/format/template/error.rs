@@ -39,7 +39,7 @@ pub enum TemplateError {
     #[error("template {template:?} rendered more than {limit} bytes")]
     TooLarge { template: String, limit: usize },
     #[error(
-        "template {template:?} at line {line}: the message has no {}",
+        "template {template:?} failed to render at line {line}: undefined value: the message has no {}",
         missing::list(fields)
     )]
     Missing {

@@ -339,7 +339,7 @@ fn fields_the_samples_lack_pass_the_check_and_are_named_when_a_message_lacks_the
     let err = render(UNSAMPLED, r#"{"orderno":"O1"}"#).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "template \"t\" at line 2: the message has no field `biz.card`"
+        "template \"t\" failed to render at line 2: undefined value: the message has no field `biz.card`"
     );
     let err = render(
         UNSAMPLED,
@@ -348,7 +348,7 @@ fn fields_the_samples_lack_pass_the_check_and_are_named_when_a_message_lacks_the
     .unwrap_err();
     assert!(
         err.to_string()
-            .ends_with("line 6: the message has no field `biz.extra`"),
+            .ends_with("line 6: undefined value: the message has no field `biz.extra`"),
         "{err}"
     );
 }
@@ -366,7 +366,7 @@ fn a_channels_own_sample_is_checked_strictly() {
     let err = formatter.check_sample(&ctx, "sample.json").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "template \"brand.j2\" at line 6: the message has no field `biz.extra.ref` \
+        "template \"brand.j2\" failed to render at line 6: undefined value: the message has no field `biz.extra.ref` \
          (rendering the channel's sample message sample.json)"
     );
     let full = standard(r#"{"card":"K1","orderno":"O1","fen":1,"usedAt":0,"extra":{"ref":1}}"#);
