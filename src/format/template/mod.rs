@@ -21,6 +21,7 @@
 //!
 //! Why numbers need care, and how they are kept exact: see `values.rs`.
 
+mod capped;
 mod check;
 mod error;
 mod filters;
@@ -30,10 +31,11 @@ mod time;
 mod values;
 
 use std::fmt;
-use std::io;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Map;
+
+use capped::Capped;
 
 pub use error::TemplateError;
 pub use samples::{preset_source, PRESETS};
@@ -264,38 +266,6 @@ fn depth_of_biz(standard: &Map<String, serde_json::Value>) -> usize {
         Some(serde_json::Value::String(text)) => crate::json::nesting_depth(text.as_bytes()),
         Some(value) => crate::json::value_depth(value),
         None => 0,
-    }
-}
-
-/// A writer that keeps at most `limit` bytes and then refuses, which ends the render.
-struct Capped {
-    bytes: Vec<u8>,
-    limit: usize,
-    over: bool,
-}
-
-impl Capped {
-    fn new(limit: usize) -> Self {
-        Self {
-            bytes: Vec::new(),
-            limit,
-            over: false,
-        }
-    }
-}
-
-impl io::Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            self.over = true;
-            return Err(io::Error::other("template output over its limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
