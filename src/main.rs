@@ -42,7 +42,7 @@ enum Command {
     SendTest(cli::send_test::Args),
     /// Publish a queue message (for testing) with publisher confirms.
     Publish(cli::publish::Args),
-    /// List or replay the parking lot.
+    /// List, replay or purge the parking lot.
     Dead(cli::dead::Args),
     /// Show the delivery journal: attempts by channel, type, outcome, time or message id.
     Deliveries(cli::deliveries::Args),

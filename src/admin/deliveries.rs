@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::AdminState;
-use crate::consume::{broker, endpoints};
+use crate::consume::parking_lot;
 use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
@@ -84,38 +84,38 @@ pub async fn one(State(state): State<AdminState>, Path(id): Path<String>) -> Res
     }
 }
 
-/// `POST /deliveries/{id}/replay`: re-publish the original queue message, same id, for a
-/// fresh schedule.
+/// `POST /deliveries/{id}/replay`: re-publish the message, same id, for a fresh schedule —
+/// the journal's original, else its parked copy — and take its parked copies out of the
+/// parking lot, so a later `dead replay` does not deliver it again.
 pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let reader = match state.journal.get().await {
-        Ok(r) => r,
-        Err(response) => return response,
+    // A journal that is down must not stop a replay the parking lot can serve.
+    let stored = match state.journal.get().await {
+        Ok(reader) => reader.message(&id).await.unwrap_or_else(|e| {
+            warn!(error = %e, "journal query failed; replaying from the parking lot");
+            None
+        }),
+        Err(_) => None,
     };
-    let stored = match reader.message(&id).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no original kept for this id").into_response(),
-        Err(e) => {
-            warn!(error = %e, "journal query failed");
-            return unavailable();
+    let original = stored.map(|stored| {
+        let mut properties = BasicProperties::default().with_message_id(id.as_str().into());
+        if let Some(ct) = &stored.content_type {
+            properties = properties.with_content_type(ct.as_str().into());
         }
-    };
+        (stored.body, properties)
+    });
     let settings = Arc::clone(&state.live.current().settings);
-    let mut properties = BasicProperties::default().with_message_id(id.as_str().into());
-    if let Some(ct) = &stored.content_type {
-        properties = properties.with_content_type(ct.as_str().into());
-    }
-    let published = async {
-        let connection =
-            endpoints::connect_any(&settings.broker.urls, "notify-bridge replay").await?;
-        let channel = broker::confirm_channel(&connection).await?;
-        let sent =
-            broker::publish_confirmed(&channel, &settings.broker.queue, &stored.body, properties)
-                .await;
-        let _ = connection.close(200, "replayed".into()).await;
-        sent
-    };
-    match published.await {
-        Ok(()) => Json(json!({ "replayed": id, "queue": settings.broker.queue })).into_response(),
+    match parking_lot::replay_id(&settings.broker, &id, original).await {
+        Ok(Some(done)) => Json(json!({
+            "replayed": id,
+            "queue": settings.broker.queue,
+            "takenFromParkingLot": done.taken_from_lot,
+        }))
+        .into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "no original kept and none parked for this id",
+        )
+            .into_response(),
         Err(e) => {
             warn!(error = %e, "replay publish failed");
             (

@@ -32,8 +32,8 @@ use crate::parse::{BadInput, Declared};
 use crate::pipeline::{Handled, Pipeline, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
-pub use session::Session;
 use endpoints::{Connected, Endpoints};
+pub use session::Session;
 use settle::{attempt_of, Settler};
 
 /// Consumes the main queue, one connection at a time, until shutdown.
@@ -99,7 +99,9 @@ impl Consumer {
             })?;
         info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
-        Ok(Session::new(self, connection, node, consume, deliveries, settler))
+        Ok(Session::new(
+            self, connection, node, consume, deliveries, settler,
+        ))
     }
 
     /// Spawns the handling of one delivery of the connection `held` belongs to.

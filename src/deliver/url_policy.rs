@@ -65,9 +65,7 @@ pub enum UrlRefused {
     /// URL parsers silently drop tabs and newlines; a URL that holds them is refused.
     #[error("URL contains whitespace or a control character")]
     ControlCharacter,
-    #[error(
-        "scheme `{0}` is not in `schemes`; add \"{0}\" there to allow it"
-    )]
+    #[error("scheme `{0}` is not in `schemes`; add \"{0}\" there to allow it")]
     Scheme(String),
     #[error("URLs with user credentials are not allowed")]
     Credentials,
@@ -238,10 +236,7 @@ mod tests {
         );
         let open = policy(&[], false);
         let private = open.check("https://127.0.0.1/").unwrap_err().to_string();
-        assert!(
-            private.contains("`allow_private = true`"),
-            "{private}"
-        );
+        assert!(private.contains("`allow_private = true`"), "{private}");
     }
 
     #[test]

@@ -9,10 +9,12 @@ use super::raw::{RawChannel, RawRetry, RawSuccess, RawUrlPolicy};
 use super::{duration, invalid, preset, relative_to, signer::signer, SettingsError};
 use crate::channel::Channel;
 use crate::deliver::{BodyRule, HostPattern, StatusRule, SuccessRule, UrlPolicy};
-use crate::format::template::preset_source;
-use crate::format::{BodyEncoding, TemplateFormatter};
+use crate::format::template::{preset_source, samples};
+use crate::format::{standard_message, BodyEncoding, TemplateContext, TemplateFormatter};
 use crate::message::MessageType;
+use crate::parse::{self, BadInput};
 use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::schema::Schemas;
 
 /// Validates channel `id`; every error names `channels.<id>.<key>`.
 pub fn build(
@@ -39,7 +41,16 @@ pub fn build(
             &preset_name,
             base,
         )?;
+        if let Some(sample) = &raw.template_sample {
+            let app_id = raw.app_id.as_deref().filter(|a| !a.is_empty());
+            own_sample(&key("template_sample"), sample, base, &source, (id, app_id))?;
+        }
         Some(Arc::new(source.with_max_output(max_body_bytes)))
+    } else if raw.template_sample.is_some() {
+        return Err(invalid(
+            key("template_sample"),
+            "only for a channel whose message_types include `third`",
+        ));
     } else {
         None
     };
@@ -145,6 +156,36 @@ fn template_source(
         TemplateFormatter::new(&name, &source).map_err(|e| invalid(key, e.to_string()))?;
     formatter.check().map_err(|e| invalid(key, e.to_string()))?;
     Ok(formatter)
+}
+
+/// Renders the channel's own sample queue message strictly, as a delivery would.
+fn own_sample(
+    key: &str,
+    file: &Path,
+    base: &Path,
+    formatter: &TemplateFormatter,
+    (channel_id, app_id): (&str, Option<&str>),
+) -> Result<(), SettingsError> {
+    let path = relative_to(base, file);
+    let shown = path.display().to_string();
+    let body = std::fs::read(&path)
+        .map_err(|e| invalid(key, format!("cannot read `{shown}`: {}", e.kind())))?;
+    let schemas = Schemas::load();
+    let not_a_message =
+        |e: BadInput| invalid(key, format!("`{shown}` is not a queue message: {e}"));
+    let message = parse::queue_message(&body, parse::Declared::default(), usize::MAX, &schemas)
+        .map_err(not_a_message)?;
+    let standard =
+        standard_message(&message, app_id, samples::NOW_MS, &schemas).map_err(not_a_message)?;
+    let ctx = TemplateContext {
+        standard: &standard,
+        notify_type: message.notify_type.as_str(),
+        channel_id,
+        now_ms: samples::NOW_MS,
+    };
+    formatter
+        .check_sample(&ctx, &shown)
+        .map_err(|e| invalid(key, e.to_string()))
 }
 
 fn url_policy(key: &str, raw: RawUrlPolicy) -> Result<UrlPolicy, SettingsError> {

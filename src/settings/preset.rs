@@ -57,6 +57,7 @@ pub fn merge(ours: RawChannel, base: RawChannel) -> RawChannel {
         message_types: ours.message_types.or(base.message_types),
         app_id: ours.app_id.or(base.app_id),
         template_file: ours.template_file.or(base.template_file),
+        template_sample: ours.template_sample.or(base.template_sample),
         timeout: ours.timeout.or(base.timeout),
         max_in_flight: ours.max_in_flight.or(base.max_in_flight),
         max_body_bytes: ours.max_body_bytes.or(base.max_body_bytes),

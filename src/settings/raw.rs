@@ -79,6 +79,9 @@ pub struct RawChannel {
     pub max_body_bytes: Option<usize>,
     /// The brand body template (minijinja) for `messageType = third`; a preset supplies one.
     pub template_file: Option<PathBuf>,
+    /// A queue message of this channel (JSON file) the template must render at start, as
+    /// strictly as a delivery: every field it writes must be there.
+    pub template_sample: Option<PathBuf>,
     /// `json` (default) or `form`.
     pub body_format: Option<String>,
     /// Send the message id as `X-Notify-Id` (default true).

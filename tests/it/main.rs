@@ -7,6 +7,7 @@ mod bench_smoke;
 mod blip;
 mod cli;
 mod cluster;
+mod dead;
 mod delivery;
 mod demo;
 mod faults;
@@ -23,6 +24,7 @@ mod retry;
 mod rsa_interop;
 mod secrets;
 mod support;
+mod templates;
 mod topology;
 
 /// A channel `shop` that may call receivers on 127.0.0.1 over http.

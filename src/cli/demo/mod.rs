@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lapin::options::QueueDeleteOptions;
 use lapin::BasicProperties;
-use notify_bridge::consume::{broker, endpoints};
 use notify_bridge::consume::settle::defer_queue;
+use notify_bridge::consume::{broker, endpoints};
 use notify_bridge::pipeline::DEFER_STEPS;
 use notify_bridge::settings::{process_env, Settings};
 use tokio::sync::mpsc;
@@ -183,7 +183,8 @@ async fn keep_running(
 
 /// The demo's queues are its own: nothing of them is left on the broker.
 async fn delete_topology(settings: &Settings) {
-    let Ok(connection) = endpoints::connect_any(&settings.broker.urls, "notify-bridge demo").await else {
+    let Ok(connection) = endpoints::connect_any(&settings.broker.urls, "notify-bridge demo").await
+    else {
         return;
     };
     if let Ok(channel) = connection.create_channel().await {

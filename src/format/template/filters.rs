@@ -24,17 +24,56 @@ use super::time;
 use super::values::{number_from_text, number_text, to_json};
 
 /// Adds every filter above to `env`.
+///
+/// Each passes an undefined input (a field the message lacks) through unchanged rather than
+/// failing on it: a delivery's render then refuses it where it is written, naming the field,
+/// and the start-up check, where it stands for a field the samples lack, writes a stand-in.
 pub fn register(env: &mut Environment<'static>) {
-    env.add_filter("tojson", tojson);
-    env.add_filter("json_string", json_string);
-    env.add_filter("as_number", as_number);
-    env.add_filter("merge", merge);
-    env.add_filter("shanghai_compact", time::shanghai_compact);
-    env.add_filter("shanghai_datetime", time::shanghai_datetime);
-    env.add_filter("epoch_s", time::epoch_s);
-    env.add_filter("epoch_ms", time::epoch_ms);
-    env.add_filter("fen_to_yuan", fen_to_yuan);
-    env.add_filter("yuan_to_fen", yuan_to_fen);
+    env.add_filter("tojson", passing(tojson));
+    env.add_filter("json_string", passing(json_string));
+    env.add_filter("as_number", passing(as_number));
+    env.add_filter("merge", passing_with_value(merge));
+    env.add_filter(
+        "shanghai_compact",
+        passing_with_unit(time::shanghai_compact),
+    );
+    env.add_filter(
+        "shanghai_datetime",
+        passing_with_unit(time::shanghai_datetime),
+    );
+    env.add_filter("epoch_s", passing(time::epoch_s));
+    env.add_filter("epoch_ms", passing(time::epoch_ms));
+    env.add_filter("fen_to_yuan", passing(fen_to_yuan));
+    env.add_filter("yuan_to_fen", passing(yuan_to_fen));
+}
+
+type Filtered = Result<Value, Error>;
+
+fn passing<R: Into<Value> + 'static>(
+    filter: fn(&Value) -> Result<R, Error>,
+) -> impl Fn(&Value) -> Filtered + Send + Sync + 'static {
+    move |value| match value.is_undefined() {
+        true => Ok(Value::UNDEFINED),
+        false => filter(value).map(Into::into),
+    }
+}
+
+fn passing_with_unit(
+    filter: fn(&Value, Option<&str>) -> Result<String, Error>,
+) -> impl Fn(&Value, Option<&str>) -> Filtered + Send + Sync + 'static {
+    move |value, unit| match value.is_undefined() {
+        true => Ok(Value::UNDEFINED),
+        false => filter(value, unit).map(Into::into),
+    }
+}
+
+fn passing_with_value(
+    filter: fn(&Value, &Value) -> Filtered,
+) -> impl Fn(&Value, &Value) -> Filtered + Send + Sync + 'static {
+    move |value, other| match value.is_undefined() || other.is_undefined() {
+        true => Ok(Value::UNDEFINED),
+        false => filter(value, other),
+    }
 }
 
 pub(super) fn invalid(message: &'static str) -> Error {

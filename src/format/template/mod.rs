@@ -13,73 +13,32 @@
 //! Every `{{ expr }}` writes its value as JSON (strings quoted and escaped, numbers in their
 //! exact text), so `"code": {{ biz.codeNo }}` is safe whatever the code holds; quoting it
 //! yourself (`"{{ biz.codeNo }}"`) renders invalid JSON and fails the start-up check. Text
-//! that is already JSON (`tojson`, `safe`) is written as is. Undefined values are errors, not
-//! empty output that would leave a hole in the JSON: use `default(...)` or `is defined` for
-//! optional fields. Separators go in statements: `{% if not loop.last %},{% endif %}`.
+//! that is already JSON (`tojson`, `safe`) is written as is. Writing a field the message
+//! lacks is an error naming the field (the message is parked as `unformattable`), not empty
+//! output that would leave a hole in the JSON: use `default(...)` or `is defined` for
+//! optional fields. How a template is checked at start: see `check.rs`. Separators go in statements: `{% if not loop.last %},{% endif %}`.
 //! Filters: see `filters.rs`. The output is parsed back as JSON and must be an object.
 //!
 //! Why numbers need care, and how they are kept exact: see `values.rs`.
 
+mod capped;
+mod check;
+mod error;
 mod filters;
+mod missing;
 pub mod samples;
 mod time;
 mod values;
 
 use std::fmt;
-use std::io;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Map;
 
+use capped::Capped;
+
+pub use error::TemplateError;
 pub use samples::{preset_source, PRESETS};
-
-/// Why a template could not be compiled or rendered. Messages name the template and line,
-/// never the message's values, which can be large or secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error("template {template:?} does not compile{}: {reason}", at(*.line))]
-    Compile {
-        template: String,
-        line: Option<usize>,
-        reason: String,
-    },
-    #[error("template {template:?} failed to render{}: {reason}", at(*.line))]
-    Render {
-        template: String,
-        line: Option<usize>,
-        reason: String,
-    },
-    #[error(
-        "template {template:?} rendered invalid JSON at output line {line}, column {column}: {reason}"
-    )]
-    InvalidJson {
-        template: String,
-        line: usize,
-        column: usize,
-        reason: String,
-    },
-    #[error("template {template:?} rendered a JSON {found}, the body must be an object")]
-    NotAnObject {
-        template: String,
-        found: &'static str,
-    },
-    #[error("template {template:?}: the message's bizContent is not JSON text")]
-    BizContent { template: String },
-    #[error("template {template:?}: the message nests deeper than {limit} levels")]
-    TooDeep { template: String, limit: usize },
-    #[error("template {template:?} rendered more than {limit} bytes")]
-    TooLarge { template: String, limit: usize },
-    #[error("{error} (rendering the sample {notify_type} message)")]
-    Sample {
-        template: String,
-        notify_type: &'static str,
-        error: Box<TemplateError>,
-    },
-}
-
-fn at(line: Option<usize>) -> String {
-    line.map(|l| format!(" at line {l}")).unwrap_or_default()
-}
 
 /// What one rendering sees.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +57,8 @@ pub struct TemplateContext<'a> {
 pub struct TemplateFormatter {
     env: Environment<'static>,
     name: String,
+    /// Kept to compile the start-up check's lenient twin and to name missing fields.
+    source: String,
     /// Rendering stops once the output passes this many bytes.
     max_output: usize,
 }
@@ -116,32 +77,10 @@ impl fmt::Debug for TemplateFormatter {
 impl TemplateFormatter {
     /// Compiles `source`; `name` (a channel id or file path) appears in every error.
     pub fn new(name: &str, source: &str) -> Result<Self, TemplateError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // The formatter below does the escaping; JSON mode keeps `escape` and friends in step.
-        env.set_auto_escape_callback(|_| AutoEscape::Json);
-        env.set_formatter(|out, _state, value| {
-            if value.is_undefined() {
-                return Err(ErrorKind::UndefinedError.into());
-            }
-            match value.as_str() {
-                Some(json) if value.is_safe() => out.write_str(json)?,
-                _ => out.write_str(&values::to_json(value)?)?,
-            }
-            Ok(())
-        });
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        filters::register(&mut env);
-        env.add_template_owned(name.to_owned(), source.to_owned())
-            .map_err(|e| TemplateError::Compile {
-                template: name.to_owned(),
-                line: e.line(),
-                reason: reason(&e),
-            })?;
         Ok(Self {
-            env,
+            env: compile(name, source, Undefined::Refused)?,
             name: name.to_owned(),
+            source: source.to_owned(),
             max_output: DEFAULT_MAX_OUTPUT,
         })
     }
@@ -163,10 +102,17 @@ impl TemplateFormatter {
         &self,
         ctx: &TemplateContext<'_>,
     ) -> Result<Map<String, serde_json::Value>, TemplateError> {
+        self.render_in(&self.env, ctx)
+    }
+
+    fn render_in(
+        &self,
+        env: &Environment<'static>,
+        ctx: &TemplateContext<'_>,
+    ) -> Result<Map<String, serde_json::Value>, TemplateError> {
         let context = self.context(ctx)?;
         let mut out = Capped::new(self.max_output);
-        let rendered = self
-            .env
+        let rendered = env
             .get_template(&self.name)
             .and_then(|t| t.render_captured_to(context, &mut out).map(drop));
         if out.over {
@@ -175,11 +121,7 @@ impl TemplateFormatter {
                 limit: self.max_output,
             });
         }
-        rendered.map_err(|e| TemplateError::Render {
-            template: self.name.clone(),
-            line: e.line(),
-            reason: reason(&e),
-        })?;
+        rendered.map_err(|e| self.render_error(&e, ctx))?;
         // The formatter only writes whole strings, so the bytes are UTF-8.
         let text = String::from_utf8_lossy(&out.bytes);
         match serde_json::from_str(&text) {
@@ -202,26 +144,24 @@ impl TemplateFormatter {
         }
     }
 
-    /// Renders a sample message of every notify type, so a broken template stops the start.
-    ///
-    /// The samples' bizContent holds the fields `samples::message` lists: a template that
-    /// reads another field must give it a `default` (a real message may lack it too).
-    pub fn check(&self) -> Result<(), TemplateError> {
-        for (notify_type, action, status) in samples::NOTIFY_TYPES {
-            let standard = samples::message(action, status);
-            let ctx = TemplateContext {
-                standard: &standard,
-                notify_type,
-                channel_id: samples::CHANNEL_ID,
-                now_ms: samples::NOW_MS,
-            };
-            self.render(&ctx).map_err(|e| TemplateError::Sample {
-                template: self.name.clone(),
-                notify_type,
-                error: Box::new(e),
-            })?;
+    /// A failed render as an error: one caused by a field the message lacks names it.
+    fn render_error(&self, e: &minijinja::Error, ctx: &TemplateContext<'_>) -> TemplateError {
+        let line = e.line();
+        if let (ErrorKind::UndefinedError, Some(line)) = (e.kind(), line) {
+            let fields = missing::fields(&self.source, line, ctx.standard);
+            if !fields.is_empty() {
+                return TemplateError::Missing {
+                    template: self.name.clone(),
+                    line,
+                    fields,
+                };
+            }
         }
-        Ok(())
+        TemplateError::Render {
+            template: self.name.clone(),
+            line,
+            reason: reason(e),
+        }
     }
 
     fn context(&self, ctx: &TemplateContext<'_>) -> Result<Value, TemplateError> {
@@ -274,44 +214,58 @@ impl TemplateFormatter {
 
 use crate::json::MAX_DEPTH;
 
+/// What the output step does with an undefined value (a field the message lacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Undefined {
+    /// A delivery: an error, which names the field.
+    Refused,
+    /// The start-up check on guessed samples: `check::STAND_IN` takes its place.
+    StandIn,
+}
+
+/// An environment holding the one template `name`.
+fn compile(
+    name: &str,
+    source: &str,
+    undefined: Undefined,
+) -> Result<Environment<'static>, TemplateError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(match undefined {
+        Undefined::Refused => UndefinedBehavior::Strict,
+        // `biz.a.b` with no `a` is undefined too, not an error: the samples lack `a`.
+        Undefined::StandIn => UndefinedBehavior::Chainable,
+    });
+    // The formatter below does the escaping; JSON mode keeps `escape` and friends in step.
+    env.set_auto_escape_callback(|_| AutoEscape::Json);
+    env.set_formatter(move |out, _state, value| {
+        match value.as_str() {
+            _ if value.is_undefined() => match undefined {
+                Undefined::Refused => return Err(ErrorKind::UndefinedError.into()),
+                Undefined::StandIn => out.write_str(check::STAND_IN)?,
+            },
+            Some(json) if value.is_safe() => out.write_str(json)?,
+            _ => out.write_str(&values::to_json(value)?)?,
+        }
+        Ok(())
+    });
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    filters::register(&mut env);
+    env.add_template_owned(name.to_owned(), source.to_owned())
+        .map_err(|e| TemplateError::Compile {
+            template: name.to_owned(),
+            line: e.line(),
+            reason: reason(&e),
+        })?;
+    Ok(env)
+}
+
 /// The nesting of bizContent as it will be parsed (a string of JSON or a value).
 fn depth_of_biz(standard: &Map<String, serde_json::Value>) -> usize {
     match standard.get("bizContent") {
         Some(serde_json::Value::String(text)) => crate::json::nesting_depth(text.as_bytes()),
         Some(value) => crate::json::value_depth(value),
         None => 0,
-    }
-}
-
-/// A writer that keeps at most `limit` bytes and then refuses, which ends the render.
-struct Capped {
-    bytes: Vec<u8>,
-    limit: usize,
-    over: bool,
-}
-
-impl Capped {
-    fn new(limit: usize) -> Self {
-        Self {
-            bytes: Vec::new(),
-            limit,
-            over: false,
-        }
-    }
-}
-
-impl io::Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.bytes.len() + buf.len() > self.limit {
-            self.over = true;
-            return Err(io::Error::other("template output over its limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -187,7 +187,6 @@ fn compile_errors_name_template_and_line() {
 fn render_errors_name_template_and_line_but_no_value() {
     let secret_biz = r#"{"codePwd":"TOP-SECRET-PIN","n":"12x"}"#;
     for (source, line, kind) in [
-        ("{\n\"a\": {{ biz.missing }}}", 2, "undefined value"),
         (
             "{\n\n\"a\": {{ biz.codePwd|nofilter }}}",
             3,
@@ -222,6 +221,15 @@ fn render_errors_name_template_and_line_but_no_value() {
             "{message}"
         );
     }
+    let err = render("{\n\"a\": {{ biz.missing }}}", secret_biz).unwrap_err();
+    assert_eq!(
+        err,
+        TemplateError::Missing {
+            template: "t".into(),
+            line: 2,
+            fields: vec!["biz.missing".into()],
+        }
+    );
 }
 
 #[test]
@@ -296,11 +304,77 @@ fn check_catches_what_only_rendering_finds() {
     );
     let quoted = TemplateFormatter::new("x", r#"{"a": "{{ biz.remark }}"}"#).unwrap();
     assert!(quoted.check().is_err());
-    let unguarded = TemplateFormatter::new("x", r#"{"a": {{ biz.brandOnlyField }}}"#).unwrap();
-    assert!(unguarded.check().is_err());
+    let quoted_unsampled =
+        TemplateFormatter::new("x", r#"{"a": "{{ biz.brandOnlyField }}"}"#).unwrap();
+    assert!(
+        quoted_unsampled.check().is_err(),
+        "the stand-in breaks self-quoted JSON too"
+    );
     let guarded =
         TemplateFormatter::new("x", r#"{"a": {{ biz.brandOnlyField|default(none) }}}"#).unwrap();
     guarded.check().unwrap();
+}
+
+/// Real WHALE fields the samples lack: allowed at start, named when a message lacks them.
+const UNSAMPLED: &str = r#"{
+  "card": {{ biz.card | tojson }},
+  "order": {{ biz.orderno }},
+  "yuan": {{ biz.fen | fen_to_yuan }},
+  "at": {{ biz.usedAt | shanghai_datetime }},
+  "deep": {{ biz.extra.ref }}
+}"#;
+
+#[test]
+fn fields_the_samples_lack_pass_the_check_and_are_named_when_a_message_lacks_them() {
+    TemplateFormatter::new("brand.j2", UNSAMPLED)
+        .unwrap()
+        .check()
+        .unwrap();
+    let full =
+        r#"{"card":"K1","orderno":"O1","fen":1005,"usedAt":1735660800000,"extra":{"ref":7}}"#;
+    let out = render(UNSAMPLED, full).unwrap();
+    assert_eq!(out["card"], "K1");
+    assert_eq!(out["yuan"], "10.05");
+    assert_eq!(out["at"], "2025-01-01 00:00:00");
+    let err = render(UNSAMPLED, r#"{"orderno":"O1"}"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "template \"t\" failed to render at line 2: undefined value: the message has no field `biz.card`"
+    );
+    let err = render(
+        UNSAMPLED,
+        r#"{"card":"K1","orderno":"O1","fen":1,"usedAt":0}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("line 6: undefined value: the message has no field `biz.extra`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_channels_own_sample_is_checked_strictly() {
+    let formatter = TemplateFormatter::new("brand.j2", UNSAMPLED).unwrap();
+    let lacking = standard(r#"{"card":"K1","orderno":"O1","fen":1,"usedAt":0,"extra":{}}"#);
+    let ctx = TemplateContext {
+        standard: &lacking,
+        notify_type: "Verify",
+        channel_id: "c",
+        now_ms: NOW_MS,
+    };
+    let err = formatter.check_sample(&ctx, "sample.json").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "template \"brand.j2\" failed to render at line 6: undefined value: the message has no field `biz.extra.ref` \
+         (rendering the channel's sample message sample.json)"
+    );
+    let full = standard(r#"{"card":"K1","orderno":"O1","fen":1,"usedAt":0,"extra":{"ref":1}}"#);
+    let ctx = TemplateContext {
+        standard: &full,
+        ..ctx
+    };
+    formatter.check_sample(&ctx, "sample.json").unwrap();
 }
 
 #[test]
