@@ -80,6 +80,36 @@ fn exported(exposition: &str) -> BTreeSet<String> {
     names
 }
 
+/// The Kubernetes example's config block is a config the bridge accepts.
+#[test]
+fn the_kubernetes_example_config_is_valid() {
+    let manifest = deploy_file("kubernetes/notify-bridge.yaml");
+    let block: String = manifest
+        .lines()
+        .skip_while(|line| !line.trim_end().ends_with("notify-bridge.toml: |"))
+        .skip(1)
+        .take_while(|line| line.starts_with("    ") || line.is_empty())
+        .map(|line| format!("{}\n", line.get(4..).unwrap_or("")))
+        .collect();
+    assert!(block.contains("[broker]"), "{block}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k8s.toml");
+    std::fs::write(&path, block).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .envs([
+            ("AMQP_PASSWORD", "a"),
+            ("PG_PASSWORD", "p"),
+            ("ADMIN_TOKEN", "t"),
+            ("BRAND_A_SECRET", "s"),
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}");
+}
+
 #[test]
 fn the_alert_rules_pass_promtool() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts.yml");
