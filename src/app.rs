@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::admin::{self, AdminState};
 use crate::consume::{reconnect, Consumer};
@@ -85,10 +85,23 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         Arc::clone(&metrics),
         stop.clone(),
     ));
-    let consumer = Consumer::new(live, metrics, journal);
+    let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));
+    let consumer = Consumer::new(Arc::clone(&live), metrics, journal);
     let trigger = stop.clone();
     let watch = async move {
         shutdown.await;
+        let in_flight: usize = live
+            .current()
+            .pipeline
+            .health()
+            .iter()
+            .map(|h| h.in_flight)
+            .sum();
+        info!(
+            grace = ?grace,
+            in_flight,
+            "stopping: no new deliveries; waiting for those in flight (a second Ctrl-C or SIGTERM stops at once; unacked messages return to the queue)"
+        );
         trigger.cancel();
         // Keep waiting: the consumer decides when draining is over.
         std::future::pending::<()>().await
@@ -100,6 +113,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     stop.cancel();
     hangups.abort();
     depth.abort();
+    summary.abort();
     if let Some(task) = inbound {
         drain_inbound(task, grace).await;
     }
@@ -109,6 +123,29 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     }
     let _ = admin.await;
     Ok(())
+}
+
+/// How often each channel's summary line is logged (only when something happened).
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// Quiet success: one INFO line per channel and minute with what happened since the last.
+async fn summarize(metrics: Arc<Metrics>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SUMMARY_EVERY) => {}
+        }
+        for (channel, counts) in metrics.take_summary() {
+            info!(
+                channel = %channel,
+                delivered = counts.delivered,
+                retried = counts.retried,
+                deferred = counts.deferred,
+                parked = counts.parked,
+                "in the last minute"
+            );
+        }
+    }
 }
 
 /// Lets callbacks already being handled finish, within the grace period.

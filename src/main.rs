@@ -2,11 +2,13 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use notify_bridge::settings::{process_env, Settings};
+use notify_bridge::shutdown;
 
 #[derive(Parser)]
 #[command(
@@ -87,7 +89,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => {
             let settings = args.load()?;
-            notify_bridge::app::run(settings, notify_bridge::shutdown::signal_received()).await?;
+            let run = notify_bridge::app::run(settings, shutdown::signal_received());
+            tokio::select! {
+                result = run => result?,
+                // Returning drops the connections: the broker requeues what is unacked.
+                _ = shutdown::second_signal() => return Ok(ExitCode::from(130)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig(args) => {
@@ -143,8 +150,10 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("info,lapin=warn,lapin::returned_messages=error")
         });
+    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

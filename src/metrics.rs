@@ -44,9 +44,20 @@ struct ReloadResult {
     result: &'static str,
 }
 
+/// What one channel did since the last summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub delivered: u64,
+    pub retried: u64,
+    pub deferred: u64,
+    pub parked: u64,
+}
+
 /// The bridge's metrics and the registry they are exposed from.
 pub struct Metrics {
     registry: Registry,
+    /// Counts since the last summary line, by channel (the counters above never reset).
+    summary: std::sync::Mutex<std::collections::BTreeMap<String, Summary>>,
     attempts: Family<ChannelOutcome, Counter>,
     bad_input: Family<Reason, Counter>,
     latency: Family<ChannelLabel, Histogram>,
@@ -149,6 +160,7 @@ impl Metrics {
         );
         Self {
             registry,
+            summary: Default::default(),
             attempts,
             bad_input,
             latency,
@@ -186,9 +198,30 @@ impl Metrics {
             Verdict::Defer { .. } => "deferred",
             Verdict::Park => "parked",
         };
+        if let Ok(mut summary) = self.summary.lock() {
+            let counts = summary.entry(channel.clone()).or_default();
+            match handled.verdict {
+                Verdict::Ack => counts.delivered += 1,
+                Verdict::RetryIn { .. } => counts.retried += 1,
+                Verdict::Defer { .. } => counts.deferred += 1,
+                Verdict::Park => counts.parked += 1,
+            }
+        }
         self.attempts
             .get_or_create(&ChannelOutcome { channel, outcome })
             .inc();
+    }
+
+    /// Each channel's counts since the last call, for the periodic summary line; channels
+    /// with nothing to report are left out.
+    pub fn take_summary(&self) -> Vec<(String, Summary)> {
+        let Ok(mut summary) = self.summary.lock() else {
+            return Vec::new();
+        };
+        std::mem::take(&mut *summary)
+            .into_iter()
+            .filter(|(_, counts)| *counts != Summary::default())
+            .collect()
     }
 
     /// Whether the consumer is connected to `node` (`host:port`) and consuming.

@@ -17,3 +17,21 @@ pub async fn signal_received() {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; draining"),
     }
 }
+
+/// Completes on the second SIGTERM or SIGINT: an operator who does not want to wait for the
+/// drain. Listens from the start, so the first signal is counted too.
+pub async fn second_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    for _ in 0..2 {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    tracing::warn!("second signal: stopping now; unacked messages return to the queue");
+}

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, field, warn, Instrument, Span};
+use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::deliver::{SendError, Sender, UrlRefused};
@@ -343,8 +343,9 @@ fn log(outcome: &Outcome, verdict: Verdict) {
         // (bench/FINDINGS.md). A stall is logged once by the channel's limiter.
         (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
         (Outcome::Deferred, _) => debug!("channel stalled; deferred"),
+        // A retry is routine (the brand's answer is in the journal); a park needs an operator.
         (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
-            warn!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
+            info!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")
         }
         (Outcome::Failed { status, error, .. }, _) => {
             warn!(status, error = %error, "delivery failed; parking")

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
-use crate::support::process::{config_file, spawn_bridge, terminate};
+use crate::support::process::{config_file, spawn_bridge, spawn_bridge_with, terminate};
 use crate::support::receiver::Receiver;
 use crate::support::{eventually, unique_queue};
 
@@ -160,6 +160,70 @@ async fn sigterm_drains_in_flight_and_exits_cleanly() {
     println!("sigterm test: {total} messages, {duplicates} duplicates");
     assert_eq!(duplicates, 0, "a drained shutdown delivers nothing twice");
     broker.cleanup(&queue).await;
+}
+
+/// The first signal says what the bridge waits for; a second one stops it at once, and the
+/// messages it was still sending return to the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_the_unfinished_return_to_the_queue() {
+    let queue = unique_queue("twice");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::start_slow(Duration::from_secs(60), |_| (200, "ok".into())).await;
+    let body = queue_message(
+        "shop",
+        &receiver.url("/n"),
+        "MakeCode",
+        &json!({"bizContent": "{}"}),
+    );
+    for i in 0..3 {
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("w-{i}")), None)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), CONFIG, &queue);
+    let env = [
+        ("RUST_LOG", "info"),
+        ("NOTIFY_BRIDGE__BROKER__SHUTDOWN_GRACE", "60s"),
+    ];
+    let mut bridge = spawn_bridge_with(&cfg, &env);
+    eventually(
+        Duration::from_secs(30),
+        "three requests hanging at the brand",
+        || async { receiver.arrived() == 3 },
+    )
+    .await;
+    terminate(&bridge);
+    let log = cfg.with_extension("log");
+    eventually(
+        Duration::from_secs(10),
+        "the first signal explained",
+        || async {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|text| text.contains("a second Ctrl-C or SIGTERM stops at once"))
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    terminate(&bridge);
+    let status = tokio::task::spawn_blocking(move || bridge.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "exit status {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped at once, not after the 60 s grace: {:?}",
+        started.elapsed()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("in_flight=3"), "{text}");
+    eventually(
+        Duration::from_secs(10),
+        "the three back in the queue",
+        || async { broker.depth(&queue).await == 3 },
+    )
+    .await;
 }
 
 #[tokio::test]

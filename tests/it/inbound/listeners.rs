@@ -52,6 +52,14 @@ async fn idle_clients_are_cut_off_and_capped_while_requests_and_deliveries_go_on
     let mut settings = settings(&config, &deliveries.queue);
     settings.admin.listen = admin;
     let bridge = Bridge::start(settings);
+    for addr in [admin, inbound] {
+        eventually(
+            Duration::from_secs(10),
+            "both listeners bound",
+            || async move { TcpStream::connect(addr).await.is_ok() },
+        )
+        .await;
+    }
 
     for (name, addr, request) in [
         ("admin", admin, healthz as Request),

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -24,6 +25,7 @@ type Answer = dyn Fn(&Received) -> (u16, String) + Send + Sync;
 #[derive(Clone)]
 struct Shared {
     seen: Arc<Mutex<Vec<Received>>>,
+    arrived: Arc<AtomicUsize>,
     answer: Arc<Answer>,
     delay: std::time::Duration,
 }
@@ -31,6 +33,7 @@ struct Shared {
 pub struct Receiver {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Received>>>,
+    arrived: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -48,15 +51,20 @@ impl Receiver {
     ) -> Self {
         let shared = Shared {
             seen: Arc::default(),
+            arrived: Arc::default(),
             answer: Arc::new(answer),
             delay,
         };
-        let seen = Arc::clone(&shared.seen);
+        let (seen, arrived) = (Arc::clone(&shared.seen), Arc::clone(&shared.arrived));
         let app = Router::new().fallback(record).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, seen }
+        Self {
+            addr,
+            seen,
+            arrived,
+        }
     }
 
     /// A receiver that answers 200 `ok` to everything.
@@ -70,6 +78,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests that arrived, answered or still waiting for their answer.
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
     }
 
     pub fn count(&self) -> usize {
@@ -97,6 +110,7 @@ async fn record(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
+    shared.arrived.fetch_add(1, Ordering::SeqCst);
     if !shared.delay.is_zero() {
         tokio::time::sleep(shared.delay).await;
     }
