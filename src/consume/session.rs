@@ -103,6 +103,11 @@ impl<'c> Session<'c> {
                 next = self.deliveries.next() => next,
             };
             match next {
+                // Deliveries already buffered keep coming after the connection died; none
+                // of them can be acked any more, so none may be sent.
+                Some(Ok(_)) if !self.channel.status().connected() => {
+                    return End::Lost(BrokerError::ConsumerEnded)
+                }
                 Some(Ok(delivery)) => self.consumer.spawn(delivery, self.held.clone()),
                 Some(Err(e)) => return End::Lost(BrokerError::Channel(e)),
                 None => return End::Lost(BrokerError::ConsumerEnded),
@@ -114,7 +119,7 @@ impl<'c> Session<'c> {
     /// connection is lost, not worth draining.
     fn failed(&self) -> End {
         let error = BrokerError::SettleFailed;
-        match self.channel.status().connected() {
+        match self.channel.status().connected() && self.connection.status().connected() {
             true => End::Drain(Err(error)),
             false => End::Lost(error),
         }

@@ -51,8 +51,22 @@ pub async fn verify(
         "{shortest:?}"
     );
 
-    // The hopeless: tried 1, 2, 3, then parked, never a fourth time.
+    // The hopeless: tried 1, 2, 3, then parked, never a fourth time. The last wave's may
+    // still be waiting for their third try when the others are all delivered.
     let hopeless: Vec<u32> = (0..n).filter(|i| always_fails(*i)).collect();
+    eventually(
+        Duration::from_secs(30),
+        "every hopeless id tried three times",
+        || {
+            let tally = Tally::of(&brand.arrivals());
+            let done = hopeless
+                .iter()
+                .all(|id| tally.attempts.get(id).is_some_and(|tries| tries.len() >= 3));
+            std::future::ready(done)
+        },
+    )
+    .await;
+    let tally = Tally::of(&brand.arrivals());
     for id in &hopeless {
         let mut tries: Vec<u32> = tally.attempts[id].iter().map(|(a, _)| *a).collect();
         tries.sort_unstable();
