@@ -149,10 +149,10 @@ fn report(results: &HashMap<(String, String), Arrival>, expected: usize) -> usiz
         .copied()
         .unwrap_or_default();
     println!(
-        "{verified} of {expected} callbacks arrived and verified ({} presets x {} notifyTypes); median latency {} ms",
+        "{verified} of {expected} callbacks arrived and verified ({} presets x {} notifyTypes); median latency {:.1} ms",
         setup::PRESETS.len(),
         setup::NOTIFY_TYPES.len(),
-        median.as_millis()
+        median.as_secs_f64() * 1000.0
     );
     verified
 }

@@ -37,7 +37,7 @@ impl Arrival {
         };
         let latency = self
             .latency
-            .map(|l| format!("{} ms", l.as_millis()))
+            .map(|l| format!("{:.1} ms", l.as_secs_f64() * 1000.0))
             .unwrap_or_else(|| "-".into());
         format!(
             "{:<11} {:<17} HTTP {} {signature:<26} {latency:>7}",
