@@ -199,7 +199,11 @@ impl Metrics {
             Verdict::Park => "parked",
         };
         if let Ok(mut summary) = self.summary.lock() {
-            let counts = summary.entry(channel.clone()).or_default();
+            // The channel's entry exists after its first message: no key copied per message.
+            if !summary.contains_key(&channel) {
+                summary.insert(channel.clone(), Summary::default());
+            }
+            let counts = summary.get_mut(&channel).expect("inserted above");
             match handled.verdict {
                 Verdict::Ack => counts.delivered += 1,
                 Verdict::RetryIn { .. } => counts.retried += 1,

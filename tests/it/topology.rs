@@ -8,7 +8,7 @@ use notify_bridge::consume::broker::{declare_topology, BrokerError};
 use notify_bridge::consume::settle::{defer_queue, retry_queue};
 use notify_bridge::pipeline::DEFER_STEPS;
 
-use crate::support::broker::{bridge_queues, DeleteOnDrop, TestBroker};
+use crate::support::broker::TestBroker;
 use crate::support::{amqp_url, settings, unique_queue};
 use crate::CONFIG;
 
@@ -17,10 +17,6 @@ const QUORUM: &str = "queue_arguments = { \"x-queue-type\" = \"quorum\" }\n[chan
 #[tokio::test]
 async fn a_classic_queue_where_quorum_is_configured_is_a_clear_error() {
     let queue = unique_queue("mismatch");
-    let _queues = DeleteOnDrop {
-        urls: vec![amqp_url()],
-        queues: bridge_queues(&queue),
-    };
     let broker = TestBroker::connect().await;
     broker.declare(&queue).await;
     let settings = settings(&CONFIG.replacen("[channels.shop]", QUORUM, 1), &queue);
@@ -50,10 +46,6 @@ async fn a_classic_queue_where_quorum_is_configured_is_a_clear_error() {
 #[tokio::test]
 async fn quorum_reaches_every_queue_the_bridge_declares() {
     let queue = unique_queue("quorum");
-    let _queues = DeleteOnDrop {
-        urls: vec![amqp_url()],
-        queues: bridge_queues(&queue),
-    };
     let settings = settings(&CONFIG.replacen("[channels.shop]", QUORUM, 1), &queue);
     let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
         .await

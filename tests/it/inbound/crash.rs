@@ -9,8 +9,6 @@ use notify_bridge::failpoint;
 use serde_json::{json, Value};
 
 use super::{redis_url, signing, Harness, Options};
-use crate::support::amqp_url;
-use crate::support::broker::{bridge_queues, DeleteOnDrop};
 use crate::support::process::{config_file, spawn_bridge_with, Reaped};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -67,10 +65,6 @@ async fn a_replica_crashing_between_confirm_and_answer_loses_nothing() {
     .await;
     // The processes also run a consumer: give it a queue of its own, not the bound one.
     let consumer_queue = format!("{}.consumer", h.queue);
-    let _queues = DeleteOnDrop {
-        urls: vec![amqp_url()],
-        queues: bridge_queues(&consumer_queue),
-    };
     let crash = [(failpoint::VARIABLE, failpoint::INBOUND_AFTER_CONFIRM)];
     let (mut doomed, doomed_url) = replica(&h, &consumer_queue, &crash);
     let (_survivor, survivor_url) = replica(&h, &consumer_queue, &[]);
