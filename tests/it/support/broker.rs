@@ -31,18 +31,22 @@ impl TestBroker {
 
     /// Connects to the broker at `url` (a private node).
     pub async fn connect_to(url: &str) -> Self {
-        let connection = Connection::connect(url, ConnectionProperties::default())
+        Self::try_connect_to(url)
             .await
-            .expect("RabbitMQ answers on the test URL");
-        let channel = connection.create_channel().await.unwrap();
+            .expect("RabbitMQ answers on the test URL")
+    }
+
+    /// Connects to the broker at `url`, or says why not (a node still starting).
+    pub async fn try_connect_to(url: &str) -> Result<Self, lapin::Error> {
+        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
-        Self {
+            .await?;
+        Ok(Self {
             connection,
             channel,
-        }
+        })
     }
 
     /// Declares `queue` durable, as the bridge does, so publishes before it starts land.
@@ -138,6 +142,26 @@ impl TestBroker {
             .unwrap_or(0);
         let _ = channel.close(200, "done".into()).await;
         depth
+    }
+
+    /// Consumers on `queue`; `None` while the broker cannot say (the queue does not exist
+    /// yet, or the node is still finishing its start).
+    pub async fn consumers(&self, queue: &str) -> Option<u32> {
+        let channel = self.connection.create_channel().await.ok()?;
+        let consumers = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.consumer_count())
+            .ok();
+        let _ = channel.close(200, "done".into()).await;
+        consumers
     }
 
     /// Takes every message currently in `queue`.
