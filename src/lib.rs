@@ -45,6 +45,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod retry;
 pub mod schema;
+pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod sign;

@@ -22,7 +22,7 @@ use crate::journal::Journal;
 use crate::listener::{self, Limits};
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 mod deliveries;
 

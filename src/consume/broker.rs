@@ -10,7 +10,8 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 
 use super::settle::{defer_queue, retry_queue};
 use crate::pipeline::DEFER_STEPS;
-use crate::settings::{BrokerSettings, QueueArgument, Secret};
+use crate::secret::Secret;
+use crate::settings::{BrokerSettings, QueueArgument};
 
 /// Why the broker could not be used.
 #[derive(Debug, thiserror::Error)]

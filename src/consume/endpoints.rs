@@ -11,7 +11,7 @@ use lapin::Connection;
 use tracing::{info, warn};
 
 use super::broker::{self, BrokerError};
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// The nodes of one cluster, with the one to dial next.
 #[derive(Debug)]

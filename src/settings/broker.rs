@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::raw::RawBroker;
-use super::{duration, expand_env, invalid, Secret, SettingsError};
+use super::{duration, expand_env, invalid, SettingsError};
+use crate::secret::Secret;
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 

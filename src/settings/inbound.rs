@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::channel::not_one_of;
 use super::raw::{RawInbound, RawReceiver, RawSigner};
-use super::{duration, expand_env, invalid, preset, signer::signer, Secret, SettingsError};
+use super::{duration, expand_env, invalid, preset, signer::signer, SettingsError};
 use crate::inbound::store::StoreSettings;
 use crate::inbound::{Provider, Receiver, RoutingKey};
 use crate::listener::Limits;
+use crate::secret::Secret;
 
 /// Inbound callbacks: where they are received, how they are remembered, who sends them.
 #[derive(Debug, Clone)]

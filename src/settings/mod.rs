@@ -18,7 +18,7 @@ mod sources;
 pub use broker::{BrokerSettings, QueueArgument};
 pub use inbound::InboundSettings;
 pub use journal::JournalSettings;
-pub use secret::{expand_env, ResolveError, Secret, REDACTED};
+pub use secret::{expand_env, ResolveError};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use crate::channel::Channel;
 use crate::listener::Limits;
+use crate::secret::Secret;
 use raw::RawSettings;
 
 /// Environment variables with this prefix override file keys (`__` separates levels).

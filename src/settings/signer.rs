@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use super::channel::not_one_of;
 use super::raw::RawSigner;
-use super::secret::{self, Secret};
+use super::secret;
 use super::{invalid, relative_to, SettingsError};
 use crate::message::NotifyType;
+use crate::secret::Secret;
 use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaRequest, Template};
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::{Signer, SortedParams};

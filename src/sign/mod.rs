@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::format::{BodyEncoding, DecodeError};
 use crate::message::NotifyType;
-use crate::settings::Secret;
+use crate::secret::Secret;
 use explain::Canonical;
 use rsa::{RsaError, RsaRequest, HEADER_SIGNATURE};
 use sorted_chars::SortedCharsError;

@@ -34,7 +34,7 @@ use md5::{Digest, Md5};
 use serde_json::{Map, Value};
 
 use super::explain::{Canonical, Part};
-use crate::settings::Secret;
+use crate::secret::Secret;
 use std::fmt::Write as _;
 use subtle::ConstantTimeEq;
 

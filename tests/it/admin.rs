@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use notify_bridge::settings::{Secret, Settings};
+use notify_bridge::secret::Secret;
+use notify_bridge::settings::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use super::*;
-use crate::settings::Secret;
+use crate::secret::Secret;
 use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaRequest, SigningParts, Template};
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::SortedParams;
