@@ -27,6 +27,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod broker;
 pub mod channel;
 pub mod clock;
 pub mod consume;
@@ -38,7 +39,6 @@ pub mod journal;
 pub mod json;
 pub mod limiter;
 pub mod listener;
-pub mod live;
 pub mod message;
 pub mod metrics;
 pub mod parse;

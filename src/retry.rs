@@ -104,6 +104,18 @@ impl RetrySchedule {
     }
 }
 
+/// Every step any of `policies` can wait for, sorted: one retry queue each.
+pub fn queue_steps<'a>(policies: impl IntoIterator<Item = &'a RetryPolicy>) -> Vec<Duration> {
+    let mut steps: Vec<Duration> = policies
+        .into_iter()
+        .flat_map(|p| p.schedule.steps())
+        .filter(|s| !s.is_zero())
+        .collect();
+    steps.sort();
+    steps.dedup();
+    steps
+}
+
 /// A step as it appears in a retry queue's name: `500ms`, `5s`, `3m`, `2h`.
 pub fn step_name(step: Duration) -> String {
     let ms = step.as_millis();

@@ -39,7 +39,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bridge_toml("amqp://unused", "unused", tuning, fixtures),
     )?;
     let settings = Settings::load(&path, &Default::default())?;
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        Sender::new(),
+    );
     for name in &args.channels {
         let (channel, third) = match name.as_str() {
             "rsa" => (config::RSA, true),

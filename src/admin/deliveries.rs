@@ -103,11 +103,10 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
         }
         (stored.body, properties)
     });
-    let settings = Arc::clone(&state.live.current().settings);
-    match parking_lot::replay_id(&settings.broker, &id, original).await {
+    match parking_lot::replay_id(&state.broker, &id, original).await {
         Ok(Some(done)) => Json(json!({
             "replayed": id,
-            "queue": settings.broker.queue,
+            "queue": state.broker.queue,
             "takenFromParkingLot": done.taken_from_lot,
         }))
         .into_response(),

@@ -55,7 +55,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(&format!("send-test-{:016x}", rand::random::<u64>())),
         &body,
     );
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        Sender::new(),
+    );
     let prepared = pipeline
         .prepare(&id, &body, Declared::default(), &Pins::now(), true)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;

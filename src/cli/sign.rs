@@ -43,7 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read(&args.message)
         .with_context(|| format!("cannot read {}", args.message.display()))?;
     let body = with_channel(&text, &args.channel)?;
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        Sender::new(),
+    );
     let mut pins = Pins::now();
     if let Some(at) = args.at {
         pins.now_ms = at;

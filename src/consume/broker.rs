@@ -9,9 +9,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind};
 
 use super::settle::{defer_queue, retry_queue};
+use crate::broker::{BrokerConfig, QueueArgument};
 use crate::pipeline::DEFER_STEPS;
 use crate::secret::Secret;
-use crate::settings::{BrokerSettings, QueueArgument};
 
 /// Why the broker could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub async fn confirm_channel(connection: &Connection) -> Result<Channel, BrokerE
 /// lot and one retry queue per schedule step.
 pub async fn declare_topology(
     channel: &Channel,
-    broker: &BrokerSettings,
+    broker: &BrokerConfig,
     retry_steps: &[Duration],
 ) -> Result<(), BrokerError> {
     let main = QueueDeclareOptions {

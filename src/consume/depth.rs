@@ -11,14 +11,14 @@ use tracing::debug;
 
 use super::broker::BrokerError;
 use super::endpoints;
+use crate::broker::BrokerConfig;
 use crate::metrics::Metrics;
-use crate::settings::BrokerSettings;
 
 /// How often the depth is read; alerts look at minutes, not seconds.
 const EVERY: Duration = Duration::from_secs(5);
 
 /// Keeps `notify_parked_messages` current until `stop`; broker trouble only delays it.
-pub async fn watch(broker: BrokerSettings, metrics: Arc<Metrics>, stop: CancellationToken) {
+pub async fn watch(broker: BrokerConfig, metrics: Arc<Metrics>, stop: CancellationToken) {
     loop {
         if let Err(e) = watch_once(&broker, &metrics, &stop).await {
             // The consumer reports broker trouble; this is only a gauge.
@@ -32,7 +32,7 @@ pub async fn watch(broker: BrokerSettings, metrics: Arc<Metrics>, stop: Cancella
 }
 
 async fn watch_once(
-    settings: &BrokerSettings,
+    settings: &BrokerConfig,
     metrics: &Metrics,
     stop: &CancellationToken,
 ) -> Result<(), BrokerError> {

@@ -24,21 +24,23 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::broker::BrokerConfig;
 use crate::journal::{Entry, Journal, JournalOutcome, Original};
-use crate::live::Live;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::{BadInput, Declared};
-use crate::pipeline::{Handled, Pipeline, Verdict};
+use crate::pipeline::{Handled, Pipeline, Running, Verdict};
 use acks::Acks;
 pub use broker::BrokerError;
 use endpoints::{Connected, Endpoints};
-pub use session::Session;
+pub use session::{Consuming, Session};
 use settle::{attempt_of, Settler};
 
 /// Consumes the main queue, one connection at a time, until shutdown.
 pub struct Consumer {
-    live: Arc<Live>,
+    broker: BrokerConfig,
+    pipeline: Arc<Running>,
+    consuming: Arc<Consuming>,
     endpoints: Endpoints,
     metrics: Arc<Metrics>,
     journal: Journal,
@@ -48,11 +50,20 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, journal: Journal) -> Self {
-        let urls = live.current().settings.broker.urls.clone();
+    /// Consumes `broker.queue`, each message through the pipeline in use when it arrives;
+    /// `consuming` tells the readiness probe which node, while connected.
+    pub fn new(
+        broker: BrokerConfig,
+        pipeline: Arc<Running>,
+        consuming: Arc<Consuming>,
+        metrics: Arc<Metrics>,
+        journal: Journal,
+    ) -> Self {
         Self {
-            endpoints: Endpoints::new(urls),
-            live,
+            endpoints: Endpoints::new(broker.urls.clone()),
+            broker,
+            pipeline,
+            consuming,
             metrics,
             journal,
             tasks: TaskTracker::new(),
@@ -70,8 +81,7 @@ impl Consumer {
     }
 
     async fn open(&self) -> Result<Session<'_>, BrokerError> {
-        let settings = Arc::clone(&self.live.current().settings);
-        let broker = &settings.broker;
+        let broker = &self.broker;
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
         let Connected { connection, node } = self.endpoints.connect(&name).await?;
@@ -80,7 +90,8 @@ impl Consumer {
             .await
             .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
-        broker::declare_topology(&consume, broker, &settings.retry_steps()).await?;
+        let retry_steps = self.pipeline.current().retry_steps();
+        broker::declare_topology(&consume, broker, &retry_steps).await?;
         consume
             .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
@@ -107,7 +118,7 @@ impl Consumer {
     /// Spawns the handling of one delivery of the connection `held` belongs to.
     fn spawn(&self, delivery: Delivery, held: Held) {
         // Each message keeps the configuration it started with, across a reload.
-        let pipeline = Arc::clone(&self.live.current().pipeline);
+        let pipeline = self.pipeline.current();
         let report = Report {
             metrics: Arc::clone(&self.metrics),
             journal: self.journal.clone(),

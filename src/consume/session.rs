@@ -8,6 +8,7 @@
 //! instead: in-flight messages get `shutdown_grace` to settle and be acked, then the
 //! channel closes and the broker requeues the rest.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -19,6 +20,24 @@ use tracing::warn;
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
 use super::{BrokerError, Consumer, Held};
+
+/// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
+#[derive(Debug, Default)]
+pub struct Consuming(Mutex<Option<String>>);
+
+impl Consuming {
+    /// The node consumed from, or `None` while not consuming.
+    pub fn node(&self) -> Option<String> {
+        self.0.lock().map(|n| n.clone()).unwrap_or(None)
+    }
+
+    /// Records the node now consumed from, or `None` once consuming stopped.
+    pub fn set(&self, node: Option<&str>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = node.map(str::to_owned);
+        }
+    }
+}
 
 /// A connected consumer: deliveries flow until [`Session::run`] ends.
 pub struct Session<'c> {
@@ -53,7 +72,7 @@ impl<'c> Session<'c> {
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
         let (acks, ack_task) = Acks::start(channel.clone(), failed.clone());
-        let grace = consumer.live.current().settings.broker.shutdown_grace;
+        let grace = consumer.broker.shutdown_grace;
         Self {
             consumer,
             connection,
@@ -73,11 +92,11 @@ impl<'c> Session<'c> {
 
     /// Takes deliveries until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
     pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
-        let (live, metrics) = (&self.consumer.live, &self.consumer.metrics);
-        live.set_consuming(Some(&self.node));
+        let (consuming, metrics) = (&self.consumer.consuming, &self.consumer.metrics);
+        consuming.set(Some(&self.node));
         metrics.set_broker_connected(&self.node, true);
         let end = self.take(shutdown).await;
-        live.set_consuming(None);
+        consuming.set(None);
         metrics.set_broker_connected(&self.node, false);
         let endpoints = &self.consumer.endpoints;
         let result = match end {

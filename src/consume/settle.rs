@@ -11,10 +11,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::Channel;
 
 use super::broker::{self, BrokerError};
+use crate::broker::BrokerConfig;
 use crate::message::{Attempt, MessageId};
 use crate::pipeline::Handled;
 use crate::retry::step_name;
-use crate::settings::BrokerSettings;
 
 /// Header: the attempt a queued message will be delivered as; on a parked one, attempts made.
 pub const ATTEMPT: &str = "x-notify-attempt";
@@ -36,7 +36,7 @@ pub struct Settler {
 
 impl Settler {
     /// Retry and defer queues and the parking lot are named after `broker.queue`.
-    pub fn new(channel: Channel, broker: &BrokerSettings) -> Self {
+    pub fn new(channel: Channel, broker: &BrokerConfig) -> Self {
         Self {
             channel,
             dead: broker.dead_queue(),

@@ -12,6 +12,7 @@
 //! - [`stats`]: what happened, counted per receiver.
 
 mod callback;
+mod config;
 mod error;
 pub mod publish;
 pub mod replay;
@@ -24,6 +25,7 @@ pub mod verify;
 use std::fmt;
 use std::time::Duration;
 
+pub use config::InboundConfig;
 pub use error::CallbackError;
 pub use routing::RoutingKey;
 pub use server::{InboundError, Server};

@@ -5,11 +5,13 @@
 
 mod outcome;
 mod request;
+mod running;
 
 use outcome::decide;
 pub use outcome::{Handled, Outcome, Sent, Verdict, DEFER_STEPS};
 pub use request::Prepared;
 use request::{build, Routed};
+pub use running::Running;
 
 use crate::clock::now_ms;
 use std::collections::HashMap;
@@ -25,8 +27,8 @@ use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
+use crate::retry;
 use crate::schema::Schemas;
-use crate::settings::Settings;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
 #[derive(Debug, Clone)]
@@ -60,11 +62,15 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Builds the routing table and per-channel in-flight limits.
-    pub fn new(settings: &Settings, sender: Sender) -> Self {
-        let channels = settings
-            .channels
-            .values()
+    /// Builds the routing table and per-channel in-flight limits; messages over
+    /// `max_message_bytes` are refused as too large.
+    pub fn new<'a>(
+        channels: impl IntoIterator<Item = &'a Channel>,
+        max_message_bytes: usize,
+        sender: Sender,
+    ) -> Self {
+        let channels = channels
+            .into_iter()
             .map(|c| {
                 let limit = Limiter::new(&c.id, c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
@@ -74,7 +80,7 @@ impl Pipeline {
             channels,
             schemas: Arc::new(Schemas::load()),
             sender,
-            max_message_bytes: settings.broker.max_message_bytes,
+            max_message_bytes,
             signing: Arc::new(Semaphore::new(2 * cores())),
         }
     }
@@ -309,6 +315,11 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Every retry step any channel's schedule uses: one retry queue each.
+    pub fn retry_steps(&self) -> Vec<std::time::Duration> {
+        retry::queue_steps(self.channels.values().map(|(c, _)| &c.retry))
+    }
+
     /// Each channel's in-flight count, stall and last success, for the metrics gauges.
     pub fn health(&self) -> Vec<ChannelHealth> {
         self.channels

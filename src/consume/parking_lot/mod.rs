@@ -10,7 +10,7 @@ use lapin::BasicProperties;
 use tracing::info;
 
 use super::broker::BrokerError;
-use crate::settings::BrokerSettings;
+use crate::broker::BrokerConfig;
 use pass::Pass;
 
 pub use replay::{replay, replay_id, replay_run, ReplayedId, REPLAY_RUN};
@@ -90,7 +90,7 @@ pub fn since_ms(text: &str, now_ms: u64) -> Result<u64, SinceError> {
 }
 
 /// Lists matching parked messages without removing them: the lot is left as it was.
-pub async fn list(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
+pub async fn list(broker: &BrokerConfig, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
     let mut pass = Pass::open(broker, "dead list").await?;
     let mut out = Vec::new();
     while filter.has_room(out.len()) {
@@ -118,7 +118,7 @@ pub struct Purge {
 /// (an operator's check that the filter selects what they think); otherwise, and with
 /// `confirm = None` (a dry run), the lot is left as it was.
 pub async fn purge(
-    broker: &BrokerSettings,
+    broker: &BrokerConfig,
     filter: &Filter,
     confirm: Option<usize>,
 ) -> Result<Purge, BrokerError> {
