@@ -116,18 +116,6 @@ pub fn queue_steps<'a>(policies: impl IntoIterator<Item = &'a RetryPolicy>) -> V
     steps
 }
 
-/// A step as it appears in a retry queue's name: `500ms`, `5s`, `3m`, `2h`.
-pub fn step_name(step: Duration) -> String {
-    let ms = step.as_millis();
-    match ms {
-        0 => "0s".into(),
-        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
-        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
-        _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
-        _ => format!("{ms}ms"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,14 +235,5 @@ mod tests {
             panic!("expected a retry")
         };
         assert!(wait > 10 * S && wait < 11 * S, "{wait:?}");
-    }
-
-    #[test]
-    fn step_names_are_compact() {
-        assert_eq!(step_name(Duration::from_millis(250)), "250ms");
-        assert_eq!(step_name(5 * S), "5s");
-        assert_eq!(step_name(300 * S), "5m");
-        assert_eq!(step_name(7200 * S), "2h");
-        assert_eq!(step_name(90 * S), "90s");
     }
 }

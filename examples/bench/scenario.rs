@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_bridge::consume::settle::{defer_queue, retry_queue};
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::DEFER_STEPS;
+use notify_bridge::broker::topology::{defer_queue, retry_queue};
 use notify_bridge::settings::Settings;
 
 use super::child::{broker_pid, cpu_time_of, Consumer};

@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::AdminState;
-use crate::consume::parking_lot;
+use crate::broker::dead_letters;
 use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
@@ -103,7 +103,7 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
         }
         (stored.body, properties)
     });
-    match parking_lot::replay_id(&state.broker, &id, original).await {
+    match dead_letters::replay_id(&state.broker, &id, original).await {
         Ok(Some(done)) => Json(json!({
             "replayed": id,
             "queue": state.broker.queue,

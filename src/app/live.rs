@@ -6,8 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints;
+use crate::broker::{self, endpoints, BrokerError};
 use crate::deliver::Sender;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Running};

@@ -91,9 +91,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
-    let depth = tokio::spawn(crate::consume::depth::watch(
+    let gauge = Arc::clone(&metrics);
+    let depth = tokio::spawn(crate::broker::depth::watch(
         broker.clone(),
-        Arc::clone(&metrics),
+        move |parked| gauge.set_parked(parked),
         stop.clone(),
     ));
     let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));

@@ -32,6 +32,6 @@ pub enum QueueArgument {
 impl BrokerConfig {
     /// The parking lot: `<queue>.dead`.
     pub fn dead_queue(&self) -> String {
-        format!("{}.dead", self.queue)
+        super::topology::dead_queue(&self.queue)
     }
 }

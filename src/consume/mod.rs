@@ -5,11 +5,7 @@
 //! else stays unacked and returns to the queue when the channel closes.
 
 pub mod acks;
-pub mod broker;
-pub mod depth;
-pub mod endpoints;
 pub mod headers;
-pub mod parking_lot;
 pub mod reconnect;
 mod session;
 pub mod settle;
@@ -24,17 +20,34 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::broker::endpoints::{Connected, Endpoints};
+use crate::broker::headers::attempt_of;
 use crate::broker::BrokerConfig;
+use crate::broker::{self, BrokerError};
 use crate::journal::{Entry, Journal, JournalOutcome, Original};
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::{BadInput, Declared};
 use crate::pipeline::{Handled, Pipeline, Running, Verdict};
+use acks::AckError;
 use acks::Acks;
-pub use broker::BrokerError;
-use endpoints::{Connected, Endpoints};
 pub use session::{Consuming, Session};
-use settle::{attempt_of, Settler};
+use settle::Settler;
+
+/// Why consuming on one connection stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("the broker ended the consumer (queue deleted, or connection lost)")]
+    ConsumerEnded,
+    #[error("the broker connection was lost")]
+    ConnectionLost,
+    #[error("a message could not be settled; stopped so unacked messages return to the queue")]
+    SettleFailed,
+    #[error("settled messages could not be acked ({0}); they return to the queue")]
+    Acks(#[from] AckError),
+}
 
 /// Consumes the main queue, one connection at a time, until shutdown.
 pub struct Consumer {
@@ -158,7 +171,7 @@ async fn settle_one(
     held: &Held,
     report: &Report,
     mut delivery: Delivery,
-) -> Result<(), BrokerError> {
+) -> Result<(), ConsumeError> {
     let lost = &held.lost;
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
@@ -195,8 +208,10 @@ async fn settle_one(
         }
     };
     let settled = match lost.is_cancelled() {
-        true => Err(BrokerError::ConnectionLost),
-        false => settle(&held.settler, &delivery, &id, &handled, attempt).await,
+        true => Err(ConsumeError::ConnectionLost),
+        false => settle(&held.settler, &delivery, &id, &handled, attempt)
+            .await
+            .map_err(ConsumeError::from),
     };
     match settled {
         Ok(()) => {

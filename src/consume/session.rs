@@ -19,7 +19,8 @@ use tracing::warn;
 
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
-use super::{BrokerError, Consumer, Held};
+use super::{ConsumeError, Consumer, Held};
+use crate::broker::BrokerError;
 
 /// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
 #[derive(Debug, Default)]
@@ -55,9 +56,9 @@ pub struct Session<'c> {
 /// Why the loop stopped taking deliveries.
 enum End {
     /// The connection or consume channel is gone.
-    Lost(BrokerError),
+    Lost(ConsumeError),
     /// Shutdown (`Ok`) or a failure on a live connection: drain, then close.
-    Drain(Result<(), BrokerError>),
+    Drain(Result<(), ConsumeError>),
 }
 
 impl<'c> Session<'c> {
@@ -91,7 +92,7 @@ impl<'c> Session<'c> {
     }
 
     /// Takes deliveries until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
-    pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
+    pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
         let (consuming, metrics) = (&self.consumer.consuming, &self.consumer.metrics);
         consuming.set(Some(&self.node));
         metrics.set_broker_connected(&self.node, true);
@@ -125,11 +126,11 @@ impl<'c> Session<'c> {
                 // Deliveries already buffered keep coming after the connection died; none
                 // of them can be acked any more, so none may be sent.
                 Some(Ok(_)) if !self.channel.status().connected() => {
-                    return End::Lost(BrokerError::ConsumerEnded)
+                    return End::Lost(ConsumeError::ConsumerEnded)
                 }
                 Some(Ok(delivery)) => self.consumer.spawn(delivery, self.held.clone()),
-                Some(Err(e)) => return End::Lost(BrokerError::Channel(e)),
-                None => return End::Lost(BrokerError::ConsumerEnded),
+                Some(Err(e)) => return End::Lost(BrokerError::Channel(e).into()),
+                None => return End::Lost(ConsumeError::ConsumerEnded),
             }
         }
     }
@@ -137,7 +138,7 @@ impl<'c> Session<'c> {
     /// A message could not be settled. When that is because the channel is gone, the
     /// connection is lost, not worth draining.
     fn failed(&self) -> End {
-        let error = BrokerError::SettleFailed;
+        let error = ConsumeError::SettleFailed;
         match self.channel.status().connected() && self.connection.status().connected() {
             true => End::Drain(Err(error)),
             false => End::Lost(error),
@@ -161,7 +162,7 @@ impl<'c> Session<'c> {
 
     /// Stops taking deliveries, gives in-flight ones `shutdown_grace` to settle, sends
     /// the acks owed, then closes so the broker requeues whatever is still unacked.
-    async fn drain(self, result: Result<(), BrokerError>) -> Result<(), BrokerError> {
+    async fn drain(self, result: Result<(), ConsumeError>) -> Result<(), ConsumeError> {
         let _ = self
             .channel
             .basic_cancel(self.deliveries.tag(), BasicCancelOptions::default())
@@ -177,7 +178,7 @@ impl<'c> Session<'c> {
         // A message still running past the grace, or whose ack could not be sent, returns
         // to the queue with the channel.
         drop(self.held);
-        let acked = self.ack_task.finish().await.map_err(BrokerError::from);
+        let acked = self.ack_task.finish().await.map_err(ConsumeError::from);
         if let Err(e) = &acked {
             warn!(error = %e, "could not ack every settled message");
         }

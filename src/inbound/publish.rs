@@ -15,8 +15,8 @@ use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use tokio::sync::Mutex;
 use tracing::info;
 
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints::Endpoints;
+use crate::broker::endpoints::Endpoints;
+use crate::broker::{self, BrokerError};
 use crate::secret::Secret;
 
 /// Longest wait for a connection and channel, then for a confirm: past it the provider

@@ -8,7 +8,7 @@ mod request;
 mod running;
 
 use outcome::decide;
-pub use outcome::{Handled, Outcome, Sent, Verdict, DEFER_STEPS};
+pub use outcome::{Handled, Outcome, Sent, Verdict};
 pub use request::Prepared;
 use request::{build, Routed};
 pub use running::Running;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::broker::topology::DEFER_STEPS;
 use crate::channel::Channel;
 use crate::message::{Attempt, NotifyType};
 use crate::parse::BadInput;
@@ -127,19 +128,6 @@ pub(super) fn decide(channel: &Channel, outcome: &Outcome, attempt: Attempt) -> 
         Next::Park => Verdict::Park,
     }
 }
-
-/// The waits a deferred message can get, each with a queue of its own: messages expire
-/// only at the head of a queue, so one queue for every wait would let a long wait at its
-/// head hold back the short ones behind it.
-pub const DEFER_STEPS: [Duration; 9] = {
-    let mut steps = [Duration::ZERO; 9];
-    let mut i = 0;
-    while i < steps.len() {
-        steps[i] = Duration::from_secs(1 << i);
-        i += 1;
-    }
-    steps
-};
 
 /// A stalled channel frees a slot within about one timeout: the first deferral waits
 /// that long, rounded up to a step, and each further one twice as long, to 8 timeouts

@@ -24,9 +24,8 @@ use lapin::{Channel, Connection};
 
 use super::describe;
 use crate::broker::BrokerConfig;
+use crate::broker::{self, endpoints, BrokerError};
 use crate::clock::now_ms;
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints;
 
 /// A confirm channel on the parking lot, and what the pass still may take.
 pub(super) struct Pass {

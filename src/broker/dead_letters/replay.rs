@@ -16,11 +16,8 @@ use lapin::BasicProperties;
 use tracing::info;
 
 use super::{describe, fresh, pass::Pass, Filter, Parked};
-use crate::broker::BrokerConfig;
-use crate::consume::broker::{self, BrokerError};
-
-/// Header on every message a `dead replay` run re-publishes: the run's id.
-pub const REPLAY_RUN: &str = "x-notify-replay-run";
+use crate::broker::headers::REPLAY_RUN;
+use crate::broker::{self, BrokerConfig, BrokerError};
 
 /// Moves matching parked messages back to the main queue, stripped of their retry history,
 /// so each starts its channel's schedule afresh. Returns those moved, in order.
