@@ -24,11 +24,12 @@ use crate::broker::endpoints::{Connected, Endpoints};
 use crate::broker::headers::attempt_of;
 use crate::broker::BrokerConfig;
 use crate::broker::{self, BrokerError};
-use crate::journal::{Entry, Journal, JournalOutcome, Original};
+use crate::journal::{Journal, JournalOutcome, Original};
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::{BadInput, Declared};
-use crate::pipeline::{Handled, Pipeline, Running, Verdict};
+use crate::pipeline::{Handled, Pipeline, Running};
+use crate::retry::Verdict;
 use acks::AckError;
 use acks::Acks;
 pub use session::{Consuming, Session};
@@ -271,7 +272,7 @@ impl Report {
                 .as_ref()
                 .map(|s| s.as_str().to_owned()),
         });
-        if let Some(entry) = Entry::of(id.as_str(), attempt.number, handled, original) {
+        if let Some(entry) = handled.entry(id.as_str(), attempt.number, original) {
             self.journal.record(entry);
         }
     }
@@ -285,7 +286,7 @@ impl Report {
             return;
         }
         self.metrics.observe(handled);
-        let Some(mut entry) = Entry::of(id.as_str(), attempt.number, handled, None) else {
+        let Some(mut entry) = handled.entry(id.as_str(), attempt.number, None) else {
             return;
         };
         if entry.outcome != JournalOutcome::Delivered {

@@ -29,7 +29,7 @@ pub use config::InboundConfig;
 pub use error::CallbackError;
 pub use routing::RoutingKey;
 pub use server::{InboundError, Server};
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::Stats;
 
 use crate::sign::Signer;
 

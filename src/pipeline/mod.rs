@@ -1,14 +1,13 @@
 //! The path of one message: parse → route → format → sign → send → decide.
 //!
-//! `request` turns a routed message into the exact request; `outcome` holds what became
-//! of it and the decision the consumer carries out.
+//! `request` turns a routed message into the exact request; [`retry::decide`] gives its
+//! verdict, and `handled` is the report of it the consumer settles, counts and journals.
 
-mod outcome;
+mod handled;
 mod request;
 mod running;
 
-use outcome::decide;
-pub use outcome::{Handled, Outcome, Sent, Verdict};
+pub use handled::{Handled, Sent};
 pub use request::Prepared;
 use request::{build, Routed};
 pub use running::Running;
@@ -27,7 +26,7 @@ use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
-use crate::retry;
+use crate::retry::{self, Outcome, Verdict};
 use crate::schema::Schemas;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
@@ -203,7 +202,15 @@ impl Pipeline {
             .record("channel", channel.id.as_str())
             .record("notify_type", notify_type.as_str());
         let handled = |outcome: Outcome, sent: Option<Sent>| {
-            let verdict = decide(&channel, &outcome, attempt);
+            let (now, jitter) = (Pins::now().now_ms, rand::random());
+            let verdict = retry::decide(
+                &channel.retry,
+                channel.timeout,
+                attempt,
+                &outcome,
+                now,
+                jitter,
+            );
             log(&outcome, verdict);
             Handled {
                 outcome,
