@@ -112,7 +112,7 @@ impl RetryPolicy {
 
 /// Ack what landed, park what never will, and let the policy time the rest: a failed
 /// attempt by the schedule (`now_ms` measures the retry window from the first attempt), a
-/// deferred one by the channel's `timeout` (see [`defer_step`]). `jitter` in `[0, 1)`
+/// deferred one by the channel's `timeout` (see `defer_step`). `jitter` in `[0, 1)`
 /// spreads the waits.
 pub fn decide(
     policy: &RetryPolicy,
