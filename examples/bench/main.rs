@@ -14,18 +14,12 @@
 
 mod acks;
 mod child;
-mod config;
-mod load;
 mod noisy;
-mod openssl;
 mod opts;
 mod passthrough;
 mod prepare;
-mod report;
 mod run;
 mod scenario;
-mod sink;
-mod stats;
 
 use std::process::ExitCode;
 

@@ -11,8 +11,8 @@ use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use notify_bridge::settings::Settings;
 
-use super::config::{self, bridge_toml, Tuning};
-use super::load::{message, Target};
+use bench_harness::config::{self, bridge_toml, Tuning};
+use bench_harness::load::{message, Target};
 
 /// What to time.
 #[derive(Debug, Clone, clap::Args)]
