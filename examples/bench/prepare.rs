@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use notify_bridge::deliver::Sender;
+use notify_bridge::deliver::HttpClient;
 use notify_bridge::message::MessageId;
 use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(
         settings.channels.values(),
         settings.broker.max_message_bytes,
-        Sender::new(),
+        HttpClient::new(),
     );
     for name in &args.channels {
         let (channel, third) = match name.as_str() {

@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::broker::{self, endpoints, BrokerError};
-use crate::deliver::Sender;
+use crate::deliver::HttpClient;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Running};
 use crate::settings::{Settings, SettingsError};
@@ -27,11 +27,11 @@ pub enum ReloadError {
 pub struct Live {
     settings: ArcSwap<Settings>,
     pipeline: Arc<Running>,
-    sender: Sender,
+    sender: HttpClient,
 }
 
 impl Live {
-    pub fn new(settings: Settings, sender: Sender) -> Self {
+    pub fn new(settings: Settings, sender: HttpClient) -> Self {
         let pipeline = pipeline(&settings, &sender);
         Self {
             settings: ArcSwap::from_pointee(settings),
@@ -84,7 +84,7 @@ impl Live {
     }
 }
 
-fn pipeline(settings: &Settings, sender: &Sender) -> Pipeline {
+fn pipeline(settings: &Settings, sender: &HttpClient) -> Pipeline {
     let channels = settings.channels.values();
     Pipeline::new(channels, settings.broker.max_message_bytes, sender.clone())
 }

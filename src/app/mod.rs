@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::admin::{self, AdminState};
 use crate::consume::{reconnect, Consumer, Consuming};
-use crate::deliver::Sender;
+use crate::deliver::HttpClient;
 use crate::inbound::{InboundError, Server};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
@@ -68,7 +68,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let (journal, journal_task) = Journal::start(&settings.journal);
     let reader = admin::Reader::new(settings.journal.url.clone());
     let broker = settings.broker.clone();
-    let live = Arc::new(Live::new(settings, Sender::new()));
+    let live = Arc::new(Live::new(settings, HttpClient::new()));
     let consuming = Arc::new(Consuming::default());
     let metrics = Arc::new(Metrics::new());
     let admin = tokio::spawn(admin::serve(

@@ -7,6 +7,7 @@
 pub mod acks;
 pub mod headers;
 pub mod reconnect;
+mod report;
 mod session;
 pub mod settle;
 
@@ -24,7 +25,7 @@ use crate::broker::endpoints::{Connected, Endpoints};
 use crate::broker::headers::attempt_of;
 use crate::broker::BrokerConfig;
 use crate::broker::{self, BrokerError};
-use crate::journal::{Journal, JournalOutcome, Original};
+use crate::journal::Journal;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::{BadInput, Declared};
@@ -32,6 +33,7 @@ use crate::pipeline::{Handled, Pipeline, Running};
 use crate::retry::Verdict;
 use acks::AckError;
 use acks::Acks;
+use report::Report;
 pub use session::{Consuming, Session};
 use settle::Settler;
 
@@ -246,58 +248,6 @@ async fn settle(
         }
         Verdict::Defer { step, wait } => settler.defer(delivery, id, attempt, (step, wait)).await,
         Verdict::Park => settler.park(delivery, id, handled, attempt).await,
-    }
-}
-
-/// The journal's note on an attempt whose outcome could not be settled.
-const UNSETTLED: &str =
-    "not settled: the broker connection was lost; the broker delivers the message again";
-
-/// Where the outcome of a settled message is reported: metrics and the journal.
-struct Report {
-    metrics: Arc<Metrics>,
-    journal: Journal,
-}
-
-impl Report {
-    /// Takes the delivery: on a first attempt its body moves into the journal, uncopied.
-    fn handled(&self, id: &MessageId, attempt: Attempt, handled: &Handled, mut delivery: Delivery) {
-        self.metrics.observe(handled);
-        // The original body once, on the first attempt: enough to replay it later.
-        let original = (attempt.number == 1).then(|| Original {
-            body: std::mem::take(&mut delivery.data),
-            content_type: delivery
-                .properties
-                .content_type()
-                .as_ref()
-                .map(|s| s.as_str().to_owned()),
-        });
-        if let Some(entry) = handled.entry(id.as_str(), attempt.number, original) {
-            self.journal.record(entry);
-        }
-    }
-
-    /// An attempt whose connection was lost before it could be settled: nothing was acked
-    /// or re-published, and the broker delivers the message again. Journaled as what the
-    /// brand saw (delivered, or else to be tried again), saying why it comes back; nothing,
-    /// when no request was made.
-    fn unsettled(&self, id: &MessageId, attempt: Attempt, handled: &Handled) {
-        if handled.sent.is_none() {
-            return;
-        }
-        self.metrics.observe(handled);
-        let Some(mut entry) = handled.entry(id.as_str(), attempt.number, None) else {
-            return;
-        };
-        if entry.outcome != JournalOutcome::Delivered {
-            entry.outcome = JournalOutcome::Retry;
-        }
-        let note = UNSETTLED;
-        entry.error = Some(match entry.error.take() {
-            Some(error) => format!("{error}; {note}"),
-            None => note.to_owned(),
-        });
-        self.journal.record(entry);
     }
 }
 

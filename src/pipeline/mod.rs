@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
-use crate::deliver::{SendError, Sender, UrlRefused};
+use crate::deliver::{HttpClient, SendError, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
@@ -51,7 +51,7 @@ impl Pins {
 pub struct Pipeline {
     channels: HashMap<String, (Arc<Channel>, Limiter)>,
     schemas: Arc<Schemas>,
-    sender: Sender,
+    sender: HttpClient,
     max_message_bytes: usize,
     /// RSA signatures being made at once: two per core. Many more only queue on the
     /// blocking pool (each an extra thread and its memory); one per core leaves a core
@@ -66,7 +66,7 @@ impl Pipeline {
     pub fn new<'a>(
         channels: impl IntoIterator<Item = &'a Channel>,
         max_message_bytes: usize,
-        sender: Sender,
+        sender: HttpClient,
     ) -> Self {
         let channels = channels
             .into_iter()

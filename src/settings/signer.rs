@@ -10,7 +10,7 @@ use super::secret;
 use super::{invalid, relative_to, SettingsError};
 use crate::message::NotifyType;
 use crate::secret::Secret;
-use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaRequest, Template};
+use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaChannel, Template};
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::{Signer, SortedParams};
 
@@ -200,7 +200,7 @@ fn rsa(
         }
         event_codes.insert(kind, code);
     }
-    let request = RsaRequest::new(
+    let request = RsaChannel::new(
         template,
         private_key,
         peer_pem.as_ref().map(Secret::expose),

@@ -18,7 +18,7 @@ use crate::format::{BodyEncoding, DecodeError};
 use crate::message::NotifyType;
 use crate::secret::Secret;
 use explain::Canonical;
-use rsa::{RsaError, RsaRequest, HEADER_SIGNATURE};
+use rsa::{RsaChannel, RsaError, HEADER_SIGNATURE};
 use sorted_chars::SortedCharsError;
 pub use sorted_params::SortedParams;
 
@@ -33,7 +33,7 @@ pub enum Signer {
     /// 商战网络 (seed 001): MD5 of the sorted characters of the PHP JSON text, plus the secret.
     SortedChars { secret: Secret, field: String },
     /// 运之盟 (seed 000): RSA signature headers and RSA field encryption.
-    Rsa(Arc<RsaRequest>),
+    Rsa(Arc<RsaChannel>),
 }
 
 /// What a signer may need besides the body: the clock, a nonce, the notification kind.
