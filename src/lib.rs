@@ -3,30 +3,33 @@
 //!
 //! # Layout
 //!
-//! One message flows top to bottom through these modules:
+//! Layers, top to bottom; a module imports only from its own layer or below (a test,
+//! `tests/it/layers.rs`, keeps it so):
 //!
-//! - [`consume`]: lapin connection, topology, the consume loop, ack/park by outcome.
-//! - [`pipeline`]: `handle(delivery) → Outcome`: parse → route → format → sign → send.
-//! - [`parse`] and [`schema`]: bytes → [`message::QueueMessage`], or a [`parse::BadInput`];
-//!   [`json`] bounds nesting and refuses duplicate keys in JSON from outside.
-//! - [`channel`]: one brand's configuration; [`settings`] builds them from TOML + env.
-//! - [`format`]: the ebuy standard message and body encodings.
-//! - [`sign`]: the shared signers (`sorted-params`, `sorted-chars-md5`, `rsa`), with `verify`
-//!   and `explain` (the string signed, secret masked, and where another string departs).
-//! - [`deliver`]: the HTTP client, URL policy, success rule; [`limiter`]: per-channel limits.
-//! - [`retry`]: retry schedules and the decision after a failed attempt.
-//! - [`journal`]: every attempt recorded off the hot path (SQLite or PostgreSQL), queried
-//!   by the admin API and CLI.
-//! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] and
-//!   [`metrics`]: the operator's view; `main.rs` holds the CLI.
-//!
-//! The other direction, providers' callbacks to us (SPEC §10):
-//!
-//! - [`inbound`]: HTTP receivers that verify each callback with the same [`sign`] modules,
-//!   publish the event to RabbitMQ with a confirm, and only then answer success.
+//! 1. `main.rs` and `cli/`: the command line.
+//! 2. [`app`]: the wiring — settings into the broker, journal, metrics and pipeline; the
+//!    consumer, the inbound server and the admin endpoints spawned; reload and signals.
+//! 3. [`settings`]: reads TOML + environment, validates, and builds each domain's own
+//!    config type ([`broker::BrokerConfig`], [`journal::JournalConfig`],
+//!    [`inbound::InboundConfig`], [`admin::AdminConfig`], each [`channel::Channel`]).
+//! 4. The HTTP faces: [`admin`] (probes, metrics, the journal, reload) and [`inbound`]
+//!    (providers' callbacks, verified with the same [`sign`] modules, published with a
+//!    confirm before the provider hears success).
+//! 5. [`consume`]: the consume loop, acks, and settling each verdict durably; [`metrics`].
+//! 6. [`pipeline`]: `handle(delivery) → Handled`: parse → route → format → sign → send →
+//!    decide.
+//! 7. The families and the decision: [`parse`] and [`schema`] (bytes →
+//!    [`message::QueueMessage`], or a [`parse::BadInput`]), [`channel`], [`format`](mod@format),
+//!    [`sign`], [`deliver`] (HTTP client, URL policy, success rule), [`limiter`],
+//!    [`listener`], [`journal`] (every attempt, off the hot path), and [`retry`]: the pure
+//!    `decide` from an attempt's [`retry::Outcome`] to its [`retry::Verdict`].
+//! 8. [`broker`]: everything AMQP — connect, topology, attempt headers, confirmed publish,
+//!    the parking lot's tools.
+//! 9. Leaf types: [`message`], [`secret`], [`clock`], [`json`], [`shutdown`], [`failpoint`].
 
 pub mod admin;
 pub mod app;
+pub mod broker;
 pub mod channel;
 pub mod clock;
 pub mod consume;
@@ -38,13 +41,13 @@ pub mod journal;
 pub mod json;
 pub mod limiter;
 pub mod listener;
-pub mod live;
 pub mod message;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod retry;
 pub mod schema;
+pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod sign;

@@ -9,8 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::inbound::StatsSnapshot;
-use crate::pipeline::{ChannelHealth, Handled, Outcome, Verdict};
+use crate::pipeline::{ChannelHealth, Handled};
+use crate::retry::{Outcome, Verdict};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelOutcome {
@@ -51,6 +51,27 @@ pub struct Summary {
     pub retried: u64,
     pub deferred: u64,
     pub parked: u64,
+}
+
+/// One inbound receiver's callback counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallbackCounts {
+    /// Every request that reached the receiver's path.
+    pub received: u64,
+    /// Verified and confirmed by the broker.
+    pub published: u64,
+    /// Verified, already published within the window: answered success, not published.
+    pub duplicates: u64,
+    /// Unreadable or incomplete (400).
+    pub malformed: u64,
+    /// Missing or wrong signature (401).
+    pub bad_signature: u64,
+    /// Stale timestamp or reused nonce (401).
+    pub replayed: u64,
+    /// Over the body limit (413).
+    pub too_large: u64,
+    /// Our failures, answered 5xx so the provider retries.
+    pub unavailable: u64,
 }
 
 /// The bridge's metrics and the registry they are exposed from.
@@ -279,7 +300,7 @@ impl Metrics {
     }
 
     /// Mirrors one inbound receiver's counters.
-    pub fn set_callbacks(&self, receiver: &str, stats: &StatsSnapshot) {
+    pub fn set_callbacks(&self, receiver: &str, stats: &CallbackCounts) {
         let results = [
             ("received", stats.received),
             ("published", stats.published),

@@ -1,6 +1,12 @@
-//! Retry policy (SPEC §5): the schedule, and the pure decision after a failed attempt.
+//! A message's fate after an attempt: the retry policy (SPEC §5), and the one pure
+//! decision, [`decide`], from what the attempt came to ([`Outcome`]) to what happens to
+//! the message now ([`Verdict`]). No clock and no randomness inside: both come in.
 
 use std::time::Duration;
+
+use crate::broker::topology::DEFER_STEPS;
+use crate::message::Attempt;
+use crate::parse::BadInput;
 
 /// When the attempts after the first happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +37,35 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
 }
 
-/// What to do after an attempt that did not land.
+/// What became of one delivery attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The brand's answer met the channel's success rule.
+    Delivered { status: u16 },
+    /// The attempt did not land; `status` is the brand's HTTP status when it answered.
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// The message can never be delivered as it stands.
+    Bad(BadInput),
+    /// Its channel is stalled and has no free slot: not attempted.
+    Deferred,
+}
+
+/// A message's fate after one attempt: what the consumer does with it now. The one
+/// name for it, from the decision to the settling, the metrics and the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Wait `wait` in the retry queue of schedule step `step`, then try again.
+pub enum Verdict {
+    /// Delivered: ack it.
+    Ack,
+    /// Re-publish to the retry queue of `step`, to come back after `wait`.
     RetryIn { step: Duration, wait: Duration },
-    /// No attempts left, or a status that never succeeds: park it.
+    /// Not attempted (its channel is stalled): to the defer queue of `step` (one of
+    /// [`DEFER_STEPS`]), back after `wait`, same attempt.
+    Defer { step: Duration, wait: Duration },
+    /// No attempts left, a status that never succeeds, or bad input: to the parking lot.
     Park,
 }
 
@@ -61,12 +90,12 @@ impl RetryPolicy {
         since_first: Duration,
         failure: Failure,
         jitter: f64,
-    ) -> Next {
+    ) -> Verdict {
         if failure.status.is_some_and(|s| self.park_on.contains(&s)) {
-            return Next::Park;
+            return Verdict::Park;
         }
         let Some(step) = self.schedule.step_after(attempt, since_first) else {
-            return Next::Park;
+            return Verdict::Park;
         };
         let honoured = match (failure.status, failure.retry_after) {
             (Some(429 | 503), Some(asked)) => asked.clamp(step, step * 2),
@@ -74,11 +103,63 @@ impl RetryPolicy {
         };
         // Retry-After lengthens the wait; the jitter stays a share of the step.
         let wait = jittered(step, jitter) + (honoured - step);
-        Next::RetryIn {
+        Verdict::RetryIn {
             step,
             wait: wait.min(step * 2),
         }
     }
+}
+
+/// Ack what landed, park what never will, and let the policy time the rest: a failed
+/// attempt by the schedule (`now_ms` measures the retry window from the first attempt), a
+/// deferred one by the channel's `timeout` (see `defer_step`). `jitter` in `[0, 1)`
+/// spreads the waits.
+pub fn decide(
+    policy: &RetryPolicy,
+    timeout: Duration,
+    attempt: Attempt,
+    outcome: &Outcome,
+    now_ms: u64,
+    jitter: f64,
+) -> Verdict {
+    let (status, retry_after) = match outcome {
+        Outcome::Delivered { .. } => return Verdict::Ack,
+        Outcome::Bad(_) => return Verdict::Park,
+        Outcome::Deferred => {
+            let step = defer_step(attempt.deferrals, timeout);
+            return Verdict::Defer {
+                step,
+                wait: jittered(step, jitter),
+            };
+        }
+        Outcome::Failed {
+            status,
+            retry_after,
+            ..
+        } => (*status, *retry_after),
+    };
+    let first = attempt.first_at_ms.unwrap_or(now_ms);
+    let since_first = Duration::from_millis(now_ms.saturating_sub(first));
+    let failure = Failure {
+        status,
+        retry_after,
+    };
+    policy.after_failure(attempt.number, since_first, failure, jitter)
+}
+
+/// A stalled channel frees a slot within about one timeout: the first deferral waits
+/// that long, rounded up to a step, and each further one twice as long, to 8 timeouts
+/// (rounded up; at most the last step, 4 min 16 s). Longer would save trips through the
+/// broker during a long outage but leave a hanging brand's messages waiting far past
+/// their retry schedule; with the default 10 s timeout an hour's outage costs each
+/// message about 30 trips. Up to 10% jitter is added on top.
+fn defer_step(deferrals: u32, timeout: Duration) -> Duration {
+    let wanted = timeout.saturating_mul(1u32 << deferrals.min(3));
+    let last = DEFER_STEPS[DEFER_STEPS.len() - 1];
+    DEFER_STEPS
+        .into_iter()
+        .find(|&step| step >= wanted)
+        .unwrap_or(last)
 }
 
 impl RetrySchedule {
@@ -104,16 +185,16 @@ impl RetrySchedule {
     }
 }
 
-/// A step as it appears in a retry queue's name: `500ms`, `5s`, `3m`, `2h`.
-pub fn step_name(step: Duration) -> String {
-    let ms = step.as_millis();
-    match ms {
-        0 => "0s".into(),
-        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
-        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
-        _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
-        _ => format!("{ms}ms"),
-    }
+/// Every step any of `policies` can wait for, sorted: one retry queue each.
+pub fn queue_steps<'a>(policies: impl IntoIterator<Item = &'a RetryPolicy>) -> Vec<Duration> {
+    let mut steps: Vec<Duration> = policies
+        .into_iter()
+        .flat_map(|p| p.schedule.steps())
+        .filter(|s| !s.is_zero())
+        .collect();
+    steps.sort();
+    steps.dedup();
+    steps
 }
 
 #[cfg(test)]
@@ -142,19 +223,19 @@ mod tests {
         let z = Duration::ZERO;
         assert_eq!(
             p.after_failure(1, z, failed(Some(500)), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 3 * S,
                 wait: 3 * S
             }
         );
         assert_eq!(
             p.after_failure(2, 3 * S, failed(None), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 5 * S,
                 wait: 5 * S
             }
         );
-        assert_eq!(p.after_failure(3, 8 * S, failed(None), 0.0), Next::Park);
+        assert_eq!(p.after_failure(3, 8 * S, failed(None), 0.0), Verdict::Park);
         assert_eq!(p.schedule.steps(), vec![3 * S, 5 * S]);
     }
 
@@ -169,15 +250,15 @@ mod tests {
         };
         assert!(matches!(
             p.after_failure(1, Duration::ZERO, failed(None), 0.0),
-            Next::RetryIn { .. }
+            Verdict::RetryIn { .. }
         ));
         assert!(matches!(
             p.after_failure(120, 3570 * S, failed(None), 0.0),
-            Next::RetryIn { .. }
+            Verdict::RetryIn { .. }
         ));
         assert_eq!(
             p.after_failure(121, 3580 * S, failed(None), 0.0),
-            Next::Park
+            Verdict::Park
         );
     }
 
@@ -186,11 +267,11 @@ mod tests {
         let p = steps(&[0, 3], &[400, 401]);
         assert_eq!(
             p.after_failure(1, Duration::ZERO, failed(Some(401)), 0.0),
-            Next::Park
+            Verdict::Park
         );
         assert!(matches!(
             p.after_failure(1, Duration::ZERO, failed(Some(404)), 0.0),
-            Next::RetryIn { .. }
+            Verdict::RetryIn { .. }
         ));
     }
 
@@ -204,21 +285,21 @@ mod tests {
         let z = Duration::ZERO;
         assert_eq!(
             p.after_failure(1, z, asked(429, 15), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 10 * S,
                 wait: 15 * S
             }
         );
         assert_eq!(
             p.after_failure(1, z, asked(503, 600), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 10 * S,
                 wait: 20 * S
             }
         );
         assert_eq!(
             p.after_failure(1, z, asked(429, 1), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 10 * S,
                 wait: 10 * S
             }
@@ -226,23 +307,73 @@ mod tests {
         // Retry-After only means something on 429 and 503.
         assert_eq!(
             p.after_failure(1, z, asked(500, 15), 0.0),
-            Next::RetryIn {
+            Verdict::RetryIn {
                 step: 10 * S,
                 wait: 10 * S
             }
         );
-        let Next::RetryIn { wait, .. } = p.after_failure(1, z, failed(None), 0.99) else {
+        let Verdict::RetryIn { wait, .. } = p.after_failure(1, z, failed(None), 0.99) else {
             panic!("expected a retry")
         };
         assert!(wait > 10 * S && wait < 11 * S, "{wait:?}");
     }
 
     #[test]
-    fn step_names_are_compact() {
-        assert_eq!(step_name(Duration::from_millis(250)), "250ms");
-        assert_eq!(step_name(5 * S), "5s");
-        assert_eq!(step_name(300 * S), "5m");
-        assert_eq!(step_name(7200 * S), "2h");
-        assert_eq!(step_name(90 * S), "90s");
+    fn deferrals_start_near_one_timeout_and_double_to_eight_timeouts() {
+        let s = Duration::from_secs;
+        let steps: Vec<_> = (0..6).map(|d| defer_step(d, s(10))).collect();
+        assert_eq!(steps, [16, 32, 64, 128, 128, 128].map(s));
+        let short: Vec<_> = (0..5)
+            .map(|d| defer_step(d, Duration::from_millis(200)))
+            .collect();
+        assert_eq!(short, [1, 1, 1, 2, 2].map(s));
+        assert_eq!(defer_step(u32::MAX, s(3600)), s(256), "no overflow");
+        assert!(steps.iter().all(|step| DEFER_STEPS.contains(step)));
+    }
+
+    #[test]
+    fn decide_maps_each_outcome_to_one_verdict() {
+        let p = steps(&[0, 3], &[401]);
+        let timeout = 10 * S;
+        let failed = |status: Option<u16>| Outcome::Failed {
+            status,
+            retry_after: None,
+            error: "x".into(),
+        };
+        let first = Attempt::FIRST;
+        let second = Attempt {
+            number: 2,
+            first_at_ms: Some(1_000),
+            deferrals: 0,
+        };
+        let deferred_twice = Attempt {
+            deferrals: 2,
+            ..Attempt::FIRST
+        };
+        let retry_3s = Verdict::RetryIn {
+            step: 3 * S,
+            wait: 3 * S,
+        };
+        let bad = Outcome::Bad(BadInput::UnknownChannel("x".into()));
+        let cases: [(Attempt, Outcome, Verdict); 7] = [
+            (first, Outcome::Delivered { status: 200 }, Verdict::Ack),
+            (first, bad, Verdict::Park),
+            (first, failed(Some(500)), retry_3s),
+            (first, failed(None), retry_3s),
+            (first, failed(Some(401)), Verdict::Park),
+            (second, failed(Some(500)), Verdict::Park),
+            (
+                deferred_twice,
+                Outcome::Deferred,
+                Verdict::Defer {
+                    step: 64 * S,
+                    wait: 64 * S,
+                },
+            ),
+        ];
+        for (attempt, outcome, expected) in cases {
+            let got = decide(&p, timeout, attempt, &outcome, 5_000, 0.0);
+            assert_eq!(got, expected, "{outcome:?} on attempt {attempt:?}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-use notify_bridge::consume::broker::holding;
+use notify_bridge::broker::topology::holding;
 
 use super::child::{broker_pid, cpu_time_of};
 use super::passthrough::consume_from;

@@ -6,26 +6,21 @@
 //! with a last line `RESULT key=value …`. `bench passthrough …` is that baseline consumer.
 //!
 //! Layout: `opts` (flags), `run` (the scenarios of one run), `noisy` (the noisy
-//! neighbour), `scenario` (one measurement), `load` (publisher), `sink` (HTTP receiver),
-//! `stats` and `report` (figures), `child` (consumer processes, /proc), `config` (the
-//! bridge's TOML), `openssl` (the RSA yardstick), `passthrough` (the baseline consumer),
+//! neighbour), `scenario` (one measurement), `child` (consumer processes, /proc),
+//! `passthrough` (the baseline consumer),
 //! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
-//! per message under each ack pattern, without the bridge).
+//! per message under each ack pattern, without the bridge). The publisher, the HTTP sink,
+//! the figures, the bridge's TOML and the RSA yardstick come from the `bench-harness`
+//! library (`bench/harness/`), shared with the smoke test.
 
 mod acks;
 mod child;
-mod config;
-mod load;
 mod noisy;
-mod openssl;
 mod opts;
 mod passthrough;
 mod prepare;
-mod report;
 mod run;
 mod scenario;
-mod sink;
-mod stats;
 
 use std::process::ExitCode;
 

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config;
-use super::load::{Route, Target};
 use super::opts::{NoisyMode, Opts};
-use super::report::{Agg, Figures};
 use super::run::censored_p99;
 use super::scenario::{Harness, Load, Measured, Under};
-use super::stats::retry_gap_ms;
+use bench_harness::config;
+use bench_harness::load::{Route, Target};
+use bench_harness::report::{Agg, Figures};
+use bench_harness::stats::retry_gap_ms;
 
 /// Channel A misbehaves (1 message in 10) while B is healthy: B's throughput and, paced,
 /// its latency, each against B alone; and A's messages must all be retried or parked.

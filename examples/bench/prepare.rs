@@ -5,14 +5,14 @@
 
 use std::time::Instant;
 
-use notify_bridge::deliver::Sender;
+use notify_bridge::deliver::HttpClient;
 use notify_bridge::message::MessageId;
 use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
 use notify_bridge::settings::Settings;
 
-use super::config::{self, bridge_toml, Tuning};
-use super::load::{message, Target};
+use bench_harness::config::{self, bridge_toml, Tuning};
+use bench_harness::load::{message, Target};
 
 /// What to time.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,7 +39,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bridge_toml("amqp://unused", "unused", tuning, fixtures),
     )?;
     let settings = Settings::load(&path, &Default::default())?;
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        HttpClient::new(),
+    );
     for name in &args.channels {
         let (channel, third) = match name.as_str() {
             "rsa" => (config::RSA, true),

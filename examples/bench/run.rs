@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{self, Tuning};
-use super::load::{Publisher, Route, Target};
 use super::noisy;
-use super::openssl;
 use super::opts::{Opts, Scenario};
-use super::report::{number, Agg, Figures};
 use super::scenario::{Harness, Load, Measured, Under};
-use super::sink::Sink;
+use bench_harness::config::{self, Tuning};
+use bench_harness::load::{Publisher, Route, Target};
+use bench_harness::openssl;
+use bench_harness::report::{number, Agg, Figures};
+use bench_harness::sink::Sink;
 
 /// Runs the benchmark and prints its report; the last line is `RESULT …`.
 pub async fn bench(mut opts: Opts) -> anyhow::Result<()> {
@@ -107,7 +107,7 @@ fn sample_size(harness: &Harness) -> usize {
         url: harness.sink.url("/ok/md5"),
         third: false,
     };
-    super::load::message(&target, 123).len()
+    bench_harness::load::message(&target, 123).len()
 }
 
 async fn one_run(h: &Harness, opts: &Opts, figures: &mut Figures) -> anyhow::Result<()> {
@@ -246,7 +246,7 @@ async fn paced(
 }
 
 /// p99 latency, infinite when more than 1% never arrived.
-pub fn censored_p99(s: &super::stats::Summary) -> f64 {
+pub fn censored_p99(s: &bench_harness::stats::Summary) -> f64 {
     if s.missing * 100 > s.expected {
         f64::INFINITY
     } else {

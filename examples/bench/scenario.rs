@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_bridge::consume::settle::{defer_queue, retry_queue};
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::DEFER_STEPS;
+use notify_bridge::broker::topology::{defer_queue, retry_queue};
 use notify_bridge::settings::Settings;
 
 use super::child::{broker_pid, cpu_time_of, Consumer};
-use super::config::{bridge_toml, Tuning};
-use super::load::{Publisher, Route};
-use super::sink::{Arrival, Sink};
-use super::stats::{summarize, Summary};
+use bench_harness::config::{bridge_toml, Tuning};
+use bench_harness::load::{Publisher, Route};
+use bench_harness::sink::{Arrival, Sink};
+use bench_harness::stats::{summarize, Summary};
 
 /// Which program consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::AdminState;
-use crate::consume::parking_lot;
+use crate::broker::dead_letters;
 use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
@@ -103,11 +103,10 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
         }
         (stored.body, properties)
     });
-    let settings = Arc::clone(&state.live.current().settings);
-    match parking_lot::replay_id(&settings.broker, &id, original).await {
+    match dead_letters::replay_id(&state.broker, &id, original).await {
         Ok(Some(done)) => Json(json!({
             "replayed": id,
-            "queue": settings.broker.queue,
+            "queue": state.broker.queue,
             "takenFromParkingLot": done.taken_from_lot,
         }))
         .into_response(),

@@ -4,6 +4,7 @@
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -12,26 +13,53 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::future::BoxFuture;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::broker::BrokerConfig;
+use crate::consume::Consuming;
 use crate::inbound::Stats;
 use crate::journal::Journal;
 use crate::listener::{self, Limits};
-use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::settings::Secret;
+use crate::pipeline::Running;
+use crate::secret::Secret;
 
 mod deliveries;
 
 pub use deliveries::Reader;
 
+/// The admin endpoints' configuration (the `[admin]` table, validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Required as a bearer token, when set; always set when `listen` is not loopback.
+    pub token: Option<Secret>,
+    /// Header read and idle timeouts, and the cap on open connections.
+    pub limits: Limits,
+}
+
+/// Reloads the configuration when an operator asks. The wiring above implements it: it
+/// owns the settings, which the admin endpoints never see.
+pub trait Reload: Send + Sync {
+    /// Swaps the new configuration in, or says why not (the running one stays).
+    fn reload(&self) -> BoxFuture<'_, Result<(), Box<dyn std::error::Error + Send + Sync>>>;
+}
+
 /// What the admin endpoints read.
 #[derive(Clone)]
 pub struct AdminState {
-    pub live: Arc<Live>,
+    /// The pipeline in use, for each channel's health.
+    pub pipeline: Arc<Running>,
+    /// Reloads the configuration on `POST /admin/reload`.
+    pub reload: Arc<dyn Reload>,
+    /// The node consumed from, for `/readyz`.
+    pub consuming: Arc<Consuming>,
+    /// Where a replayed message is published.
+    pub broker: BrokerConfig,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
     /// The writer's counters, for the journal metrics.
@@ -69,7 +97,7 @@ pub async fn serve(
 }
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    match state.live.consuming_from() {
+    match state.consuming.node() {
         Some(node) => (StatusCode::OK, format!("consuming from {node}")),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -79,7 +107,7 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    for health in state.live.current().pipeline.health() {
+    for health in state.pipeline.current().health() {
         state.metrics.set_channel(&health);
     }
     for (receiver, stats) in &state.callbacks {
@@ -99,7 +127,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn reload(State(state): State<AdminState>) -> impl IntoResponse {
-    match state.live.reload(&state.metrics).await {
+    match state.reload.reload().await {
         Ok(()) => (StatusCode::OK, "reloaded".to_owned()),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,

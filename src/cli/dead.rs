@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use notify_bridge::broker::dead_letters::{self, Filter, Parked};
 use notify_bridge::clock::now_ms;
-use notify_bridge::consume::parking_lot::{self, Filter, Parked};
 
 use crate::ConfigArg;
 
@@ -61,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
         Action::List(sel) => {
             let settings = sel.config.load()?;
-            let parked = parking_lot::list(&settings.broker, &filter(&sel)?).await?;
+            let parked = dead_letters::list(&settings.broker, &filter(&sel)?).await?;
             table(&parked);
             println!("{} parked message(s) shown", parked.len());
         }
@@ -70,11 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let filter = filter(&selection)?;
             let queue = &settings.broker.queue;
             if dry_run {
-                let parked = parking_lot::list(&settings.broker, &filter).await?;
+                let parked = dead_letters::list(&settings.broker, &filter).await?;
                 table(&parked);
                 println!("would replay {} message(s) to {queue}", parked.len());
             } else {
-                let moved = parking_lot::replay(&settings.broker, &filter).await?;
+                let moved = dead_letters::replay(&settings.broker, &filter).await?;
                 table(&moved);
                 println!("replayed {} message(s) to {queue}", moved.len());
             }
@@ -86,7 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let settings = selection.config.load()?;
             let confirm = yes.filter(|_| !dry_run);
-            let purge = parking_lot::purge(&settings.broker, &filter(&selection)?, confirm).await?;
+            let purge =
+                dead_letters::purge(&settings.broker, &filter(&selection)?, confirm).await?;
             table(&purge.matched);
             let n = purge.matched.len();
             if purge.purged {
@@ -106,7 +107,7 @@ fn filter(sel: &Selection) -> anyhow::Result<Filter> {
     let since_ms = sel
         .since
         .as_deref()
-        .map(|s| parking_lot::since_ms(s, now_ms()))
+        .map(|s| dead_letters::since_ms(s, now_ms()))
         .transpose()?;
     Ok(Filter {
         channel: sel.channel.clone(),

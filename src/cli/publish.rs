@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lapin::BasicProperties;
-use notify_bridge::consume::{broker, endpoints};
+use notify_bridge::broker::{self, endpoints};
 
 use crate::ConfigArg;
 

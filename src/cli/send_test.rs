@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use notify_bridge::deliver::{BodyRule, Response, Sender, StatusRule, SuccessRule};
+use notify_bridge::deliver::{BodyRule, HttpClient, Response, StatusRule, SuccessRule};
 use notify_bridge::format::template::samples;
 use notify_bridge::message::{MessageId, MessageType, NotifyType};
 use notify_bridge::parse::Declared;
@@ -55,7 +55,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(&format!("send-test-{:016x}", rand::random::<u64>())),
         &body,
     );
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        HttpClient::new(),
+    );
     let prepared = pipeline
         .prepare(&id, &body, Declared::default(), &Pins::now(), true)
         .map_err(|e| anyhow::anyhow!("{}", e.header_value()))?;
@@ -76,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let rule = describe(&channel.success);
     let allow_private = channel.url_policy.allow_private;
-    match Sender::new()
+    match HttpClient::new()
         .send(request, channel.timeout, allow_private)
         .await
     {

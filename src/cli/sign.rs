@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use notify_bridge::deliver::{Request, Sender};
+use notify_bridge::deliver::{HttpClient, Request};
 use notify_bridge::message::MessageId;
 use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Pins, Pipeline};
@@ -43,7 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read(&args.message)
         .with_context(|| format!("cannot read {}", args.message.display()))?;
     let body = with_channel(&text, &args.channel)?;
-    let pipeline = Pipeline::new(&settings, Sender::new());
+    let pipeline = Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        HttpClient::new(),
+    );
     let mut pins = Pins::now();
     if let Some(at) = args.at {
         pins.now_ms = at;

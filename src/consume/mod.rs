@@ -5,12 +5,9 @@
 //! else stays unacked and returns to the queue when the channel closes.
 
 pub mod acks;
-pub mod broker;
-pub mod depth;
-pub mod endpoints;
 pub mod headers;
-pub mod parking_lot;
 pub mod reconnect;
+mod report;
 mod session;
 pub mod settle;
 
@@ -24,21 +21,42 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::journal::{Entry, Journal, JournalOutcome, Original};
-use crate::live::Live;
+use crate::broker::endpoints::{Connected, Endpoints};
+use crate::broker::headers::attempt_of;
+use crate::broker::BrokerConfig;
+use crate::broker::{self, BrokerError};
+use crate::journal::Journal;
 use crate::message::{Attempt, MessageId};
 use crate::metrics::Metrics;
 use crate::parse::{BadInput, Declared};
-use crate::pipeline::{Handled, Pipeline, Verdict};
+use crate::pipeline::{Handled, Pipeline, Running};
+use crate::retry::Verdict;
+use acks::AckError;
 use acks::Acks;
-pub use broker::BrokerError;
-use endpoints::{Connected, Endpoints};
-pub use session::Session;
-use settle::{attempt_of, Settler};
+use report::Report;
+pub use session::{Consuming, Session};
+use settle::Settler;
+
+/// Why consuming on one connection stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("the broker ended the consumer (queue deleted, or connection lost)")]
+    ConsumerEnded,
+    #[error("the broker connection was lost")]
+    ConnectionLost,
+    #[error("a message could not be settled; stopped so unacked messages return to the queue")]
+    SettleFailed,
+    #[error("settled messages could not be acked ({0}); they return to the queue")]
+    Acks(#[from] AckError),
+}
 
 /// Consumes the main queue, one connection at a time, until shutdown.
 pub struct Consumer {
-    live: Arc<Live>,
+    broker: BrokerConfig,
+    pipeline: Arc<Running>,
+    consuming: Arc<Consuming>,
     endpoints: Endpoints,
     metrics: Arc<Metrics>,
     journal: Journal,
@@ -48,11 +66,20 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(live: Arc<Live>, metrics: Arc<Metrics>, journal: Journal) -> Self {
-        let urls = live.current().settings.broker.urls.clone();
+    /// Consumes `broker.queue`, each message through the pipeline in use when it arrives;
+    /// `consuming` tells the readiness probe which node, while connected.
+    pub fn new(
+        broker: BrokerConfig,
+        pipeline: Arc<Running>,
+        consuming: Arc<Consuming>,
+        metrics: Arc<Metrics>,
+        journal: Journal,
+    ) -> Self {
         Self {
-            endpoints: Endpoints::new(urls),
-            live,
+            endpoints: Endpoints::new(broker.urls.clone()),
+            broker,
+            pipeline,
+            consuming,
             metrics,
             journal,
             tasks: TaskTracker::new(),
@@ -70,8 +97,7 @@ impl Consumer {
     }
 
     async fn open(&self) -> Result<Session<'_>, BrokerError> {
-        let settings = Arc::clone(&self.live.current().settings);
-        let broker = &settings.broker;
+        let broker = &self.broker;
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
         let Connected { connection, node } = self.endpoints.connect(&name).await?;
@@ -80,7 +106,8 @@ impl Consumer {
             .await
             .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
-        broker::declare_topology(&consume, broker, &settings.retry_steps()).await?;
+        let retry_steps = self.pipeline.current().retry_steps();
+        broker::declare_topology(&consume, broker, &retry_steps).await?;
         consume
             .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
@@ -107,7 +134,7 @@ impl Consumer {
     /// Spawns the handling of one delivery of the connection `held` belongs to.
     fn spawn(&self, delivery: Delivery, held: Held) {
         // Each message keeps the configuration it started with, across a reload.
-        let pipeline = Arc::clone(&self.live.current().pipeline);
+        let pipeline = self.pipeline.current();
         let report = Report {
             metrics: Arc::clone(&self.metrics),
             journal: self.journal.clone(),
@@ -147,7 +174,7 @@ async fn settle_one(
     held: &Held,
     report: &Report,
     mut delivery: Delivery,
-) -> Result<(), BrokerError> {
+) -> Result<(), ConsumeError> {
     let lost = &held.lost;
     let props = &delivery.properties;
     let id = MessageId::from_delivery(
@@ -184,8 +211,10 @@ async fn settle_one(
         }
     };
     let settled = match lost.is_cancelled() {
-        true => Err(BrokerError::ConnectionLost),
-        false => settle(&held.settler, &delivery, &id, &handled, attempt).await,
+        true => Err(ConsumeError::ConnectionLost),
+        false => settle(&held.settler, &delivery, &id, &handled, attempt)
+            .await
+            .map_err(ConsumeError::from),
     };
     match settled {
         Ok(()) => {
@@ -219,58 +248,6 @@ async fn settle(
         }
         Verdict::Defer { step, wait } => settler.defer(delivery, id, attempt, (step, wait)).await,
         Verdict::Park => settler.park(delivery, id, handled, attempt).await,
-    }
-}
-
-/// The journal's note on an attempt whose outcome could not be settled.
-const UNSETTLED: &str =
-    "not settled: the broker connection was lost; the broker delivers the message again";
-
-/// Where the outcome of a settled message is reported: metrics and the journal.
-struct Report {
-    metrics: Arc<Metrics>,
-    journal: Journal,
-}
-
-impl Report {
-    /// Takes the delivery: on a first attempt its body moves into the journal, uncopied.
-    fn handled(&self, id: &MessageId, attempt: Attempt, handled: &Handled, mut delivery: Delivery) {
-        self.metrics.observe(handled);
-        // The original body once, on the first attempt: enough to replay it later.
-        let original = (attempt.number == 1).then(|| Original {
-            body: std::mem::take(&mut delivery.data),
-            content_type: delivery
-                .properties
-                .content_type()
-                .as_ref()
-                .map(|s| s.as_str().to_owned()),
-        });
-        if let Some(entry) = Entry::of(id.as_str(), attempt.number, handled, original) {
-            self.journal.record(entry);
-        }
-    }
-
-    /// An attempt whose connection was lost before it could be settled: nothing was acked
-    /// or re-published, and the broker delivers the message again. Journaled as what the
-    /// brand saw (delivered, or else to be tried again), saying why it comes back; nothing,
-    /// when no request was made.
-    fn unsettled(&self, id: &MessageId, attempt: Attempt, handled: &Handled) {
-        if handled.sent.is_none() {
-            return;
-        }
-        self.metrics.observe(handled);
-        let Some(mut entry) = Entry::of(id.as_str(), attempt.number, handled, None) else {
-            return;
-        };
-        if entry.outcome != JournalOutcome::Delivered {
-            entry.outcome = JournalOutcome::Retry;
-        }
-        let note = UNSETTLED;
-        entry.error = Some(match entry.error.take() {
-            Some(error) => format!("{error}; {note}"),
-            None => note.to_owned(),
-        });
-        self.journal.record(entry);
     }
 }
 

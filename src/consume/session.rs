@@ -8,6 +8,7 @@
 //! instead: in-flight messages get `shutdown_grace` to settle and be acked, then the
 //! channel closes and the broker requeues the rest.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,7 +19,26 @@ use tracing::warn;
 
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
-use super::{BrokerError, Consumer, Held};
+use super::{ConsumeError, Consumer, Held};
+use crate::broker::BrokerError;
+
+/// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
+#[derive(Debug, Default)]
+pub struct Consuming(Mutex<Option<String>>);
+
+impl Consuming {
+    /// The node consumed from, or `None` while not consuming.
+    pub fn node(&self) -> Option<String> {
+        self.0.lock().map(|n| n.clone()).unwrap_or(None)
+    }
+
+    /// Records the node now consumed from, or `None` once consuming stopped.
+    pub fn set(&self, node: Option<&str>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = node.map(str::to_owned);
+        }
+    }
+}
 
 /// A connected consumer: deliveries flow until [`Session::run`] ends.
 pub struct Session<'c> {
@@ -36,9 +56,9 @@ pub struct Session<'c> {
 /// Why the loop stopped taking deliveries.
 enum End {
     /// The connection or consume channel is gone.
-    Lost(BrokerError),
+    Lost(ConsumeError),
     /// Shutdown (`Ok`) or a failure on a live connection: drain, then close.
-    Drain(Result<(), BrokerError>),
+    Drain(Result<(), ConsumeError>),
 }
 
 impl<'c> Session<'c> {
@@ -53,7 +73,7 @@ impl<'c> Session<'c> {
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
         let (acks, ack_task) = Acks::start(channel.clone(), failed.clone());
-        let grace = consumer.live.current().settings.broker.shutdown_grace;
+        let grace = consumer.broker.shutdown_grace;
         Self {
             consumer,
             connection,
@@ -72,12 +92,12 @@ impl<'c> Session<'c> {
     }
 
     /// Takes deliveries until `shutdown` is cancelled (`Ok`) or the broker fails (`Err`).
-    pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), BrokerError> {
-        let (live, metrics) = (&self.consumer.live, &self.consumer.metrics);
-        live.set_consuming(Some(&self.node));
+    pub async fn run(mut self, shutdown: &CancellationToken) -> Result<(), ConsumeError> {
+        let (consuming, metrics) = (&self.consumer.consuming, &self.consumer.metrics);
+        consuming.set(Some(&self.node));
         metrics.set_broker_connected(&self.node, true);
         let end = self.take(shutdown).await;
-        live.set_consuming(None);
+        consuming.set(None);
         metrics.set_broker_connected(&self.node, false);
         let endpoints = &self.consumer.endpoints;
         let result = match end {
@@ -106,11 +126,11 @@ impl<'c> Session<'c> {
                 // Deliveries already buffered keep coming after the connection died; none
                 // of them can be acked any more, so none may be sent.
                 Some(Ok(_)) if !self.channel.status().connected() => {
-                    return End::Lost(BrokerError::ConsumerEnded)
+                    return End::Lost(ConsumeError::ConsumerEnded)
                 }
                 Some(Ok(delivery)) => self.consumer.spawn(delivery, self.held.clone()),
-                Some(Err(e)) => return End::Lost(BrokerError::Channel(e)),
-                None => return End::Lost(BrokerError::ConsumerEnded),
+                Some(Err(e)) => return End::Lost(BrokerError::Channel(e).into()),
+                None => return End::Lost(ConsumeError::ConsumerEnded),
             }
         }
     }
@@ -118,7 +138,7 @@ impl<'c> Session<'c> {
     /// A message could not be settled. When that is because the channel is gone, the
     /// connection is lost, not worth draining.
     fn failed(&self) -> End {
-        let error = BrokerError::SettleFailed;
+        let error = ConsumeError::SettleFailed;
         match self.channel.status().connected() && self.connection.status().connected() {
             true => End::Drain(Err(error)),
             false => End::Lost(error),
@@ -142,7 +162,7 @@ impl<'c> Session<'c> {
 
     /// Stops taking deliveries, gives in-flight ones `shutdown_grace` to settle, sends
     /// the acks owed, then closes so the broker requeues whatever is still unacked.
-    async fn drain(self, result: Result<(), BrokerError>) -> Result<(), BrokerError> {
+    async fn drain(self, result: Result<(), ConsumeError>) -> Result<(), ConsumeError> {
         let _ = self
             .channel
             .basic_cancel(self.deliveries.tag(), BasicCancelOptions::default())
@@ -158,7 +178,7 @@ impl<'c> Session<'c> {
         // A message still running past the grace, or whose ack could not be sent, returns
         // to the queue with the channel.
         drop(self.held);
-        let acked = self.ack_task.finish().await.map_err(BrokerError::from);
+        let acked = self.ack_task.finish().await.map_err(ConsumeError::from);
         if let Err(e) = &acked {
             warn!(error = %e, "could not ack every settled message");
         }

@@ -1,31 +1,22 @@
 //! Settling a delivery durably: re-publish to a retry queue or the parking lot, with the
 //! broker's confirm, before the original is acked.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::clock::now_ms;
 
 use lapin::message::Delivery;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Channel;
 
-use super::broker::{self, BrokerError};
+use crate::broker::headers::{
+    self, epoch_ms, text, Headers, ATTEMPT, CHANNEL, DEFERRALS, ERROR, FIRST_ATTEMPT_AT,
+    LAST_ATTEMPT_AT, NOTIFY_TYPE, PARKED_AT, STATUS,
+};
+use crate::broker::topology::{defer_queue, retry_queue};
+use crate::broker::{self, BrokerConfig, BrokerError};
 use crate::message::{Attempt, MessageId};
 use crate::pipeline::Handled;
-use crate::retry::step_name;
-use crate::settings::BrokerSettings;
-
-/// Header: the attempt a queued message will be delivered as; on a parked one, attempts made.
-pub const ATTEMPT: &str = "x-notify-attempt";
-/// Header: epoch ms of the first attempt.
-pub const FIRST_ATTEMPT_AT: &str = "x-notify-first-attempt-at";
-/// Header: times the message was deferred unattempted (its channel was stalled).
-pub const DEFERRALS: &str = "x-notify-deferrals";
-const ERROR: &str = "x-notify-error";
-const STATUS: &str = "x-notify-status";
-
-type Headers = BTreeMap<ShortString, AMQPValue>;
 
 /// Re-publishes over a confirm channel.
 pub struct Settler {
@@ -36,7 +27,7 @@ pub struct Settler {
 
 impl Settler {
     /// Retry and defer queues and the parking lot are named after `broker.queue`.
-    pub fn new(channel: Channel, broker: &BrokerSettings) -> Self {
+    pub fn new(channel: Channel, broker: &BrokerConfig) -> Self {
         Self {
             channel,
             dead: broker.dead_queue(),
@@ -69,7 +60,7 @@ impl Settler {
         attempt: Attempt,
         (step, wait): (Duration, Duration),
     ) -> Result<(), BrokerError> {
-        let mut headers = original_headers(delivery);
+        let mut headers = headers::original(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
         let queue = defer_queue(&self.queue, step);
         self.send(delivery, id, headers, Some(wait), &queue).await
@@ -86,13 +77,13 @@ impl Settler {
         let mut headers = self.headers(delivery, handled, attempt);
         headers.insert(ATTEMPT.into(), AMQPValue::LongUInt(attempt.number));
         let now = epoch_ms(now_ms());
-        headers.insert("x-notify-last-attempt-at".into(), now.clone());
-        headers.insert("x-notify-parked-at".into(), now);
+        headers.insert(LAST_ATTEMPT_AT.into(), now.clone());
+        headers.insert(PARKED_AT.into(), now);
         if let Some(channel) = &handled.channel {
-            text(&mut headers, "x-notify-channel", channel);
+            text(&mut headers, CHANNEL, channel);
         }
         if let Some(kind) = handled.notify_type {
-            text(&mut headers, "x-notify-type", kind.as_str());
+            text(&mut headers, NOTIFY_TYPE, kind.as_str());
         }
         self.send(delivery, id, headers, None, &self.dead).await
     }
@@ -121,7 +112,7 @@ impl Settler {
 
     /// The original headers plus the last error and status, and when the first attempt was.
     fn headers(&self, delivery: &Delivery, handled: &Handled, attempt: Attempt) -> Headers {
-        let mut headers = original_headers(delivery);
+        let mut headers = headers::original(delivery);
         if let Some(error) = handled.error() {
             text(&mut headers, ERROR, &error);
         }
@@ -134,74 +125,4 @@ impl Settler {
         headers.insert(FIRST_ATTEMPT_AT.into(), epoch_ms(first));
         headers
     }
-}
-
-/// The message's own headers. One parked for its headers has none left: they were
-/// discarded on arrival (see `headers`).
-fn original_headers(delivery: &Delivery) -> Headers {
-    delivery
-        .properties
-        .headers()
-        .as_ref()
-        .map(|t| t.inner().clone())
-        .unwrap_or_default()
-}
-
-/// `<queue>.retry.<step>`: holds messages for `step`, then dead-letters them back to `queue`.
-pub fn retry_queue(queue: &str, step: Duration) -> String {
-    format!("{queue}.retry.{}", step_name(step))
-}
-
-/// `<queue>.retry.defer.<step>`: where stalled channels' surplus waits, unattempted.
-pub fn defer_queue(queue: &str, step: Duration) -> String {
-    format!("{queue}.retry.defer.{}", step_name(step))
-}
-
-/// Reads where a delivery is in its schedule from its headers.
-pub fn attempt_of(delivery: &Delivery) -> Attempt {
-    let Some(headers) = delivery.properties.headers() else {
-        return Attempt::FIRST;
-    };
-    let number = headers
-        .inner()
-        .get(ATTEMPT)
-        .and_then(as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1);
-    let first_at_ms = headers.inner().get(FIRST_ATTEMPT_AT).and_then(as_u64);
-    let deferrals = headers
-        .inner()
-        .get(DEFERRALS)
-        .and_then(as_u64)
-        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
-    Attempt {
-        number,
-        first_at_ms,
-        deferrals,
-    }
-}
-
-fn as_u64(value: &AMQPValue) -> Option<u64> {
-    match value {
-        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
-        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::ShortUInt(n) => Some(u64::from(*n)),
-        AMQPValue::ShortInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
-        _ => None,
-    }
-}
-
-fn text(headers: &mut Headers, name: &str, value: &str) {
-    headers.insert(
-        name.into(),
-        AMQPValue::LongString(LongString::from(value.as_bytes().to_vec())),
-    );
-}
-
-/// Epoch milliseconds as an AMQP header value (a signed 64-bit integer).
-fn epoch_ms(ms: u64) -> AMQPValue {
-    AMQPValue::LongLongInt(i64::try_from(ms).unwrap_or(i64::MAX))
 }

@@ -59,12 +59,12 @@ pub enum SendError {
 /// The HTTP clients, shared by every channel so connections are pooled per host: one that
 /// connects only to public addresses, one for channels with `allow_private`.
 #[derive(Clone)]
-pub struct Sender {
+pub struct HttpClient {
     public: reqwest::Client,
     any: reqwest::Client,
 }
 
-impl Sender {
+impl HttpClient {
     /// A keep-alive rustls client that never follows redirects (a 3xx is an answer).
     pub fn new() -> Self {
         let builder = || {
@@ -141,7 +141,7 @@ impl Sender {
     }
 }
 
-impl Default for Sender {
+impl Default for HttpClient {
     fn default() -> Self {
         Self::new()
     }

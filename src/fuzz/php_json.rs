@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::json;
-use crate::sign::sorted_chars::{php_json_encode, SortedCharsError};
+use crate::sign::php_json::{php_json_encode, PhpJsonError};
 
 /// A value as PHP sees it once decoded into arrays: numbers are integers (when the text is
 /// an integer that fits i64) or doubles; objects with keys "0".."n-1" in order are lists.
@@ -85,7 +85,7 @@ proptest! {
                 let raw_control = out.chars().any(|c| c < ' ' || c == '\u{2028}' || c == '\u{2029}');
                 prop_assert!(!raw_control, "controls are escaped: {:?}", out);
             }
-            Err(SortedCharsError::NonFiniteNumber(_)) => prop_assert!(has_non_finite(&value)),
+            Err(PhpJsonError::NonFiniteNumber(_)) => prop_assert!(has_non_finite(&value)),
             Err(e) => prop_assert!(false, "unexpected error {}", e),
         }
     }

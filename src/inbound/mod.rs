@@ -12,6 +12,7 @@
 //! - [`stats`]: what happened, counted per receiver.
 
 mod callback;
+mod config;
 mod error;
 pub mod publish;
 pub mod replay;
@@ -24,10 +25,11 @@ pub mod verify;
 use std::fmt;
 use std::time::Duration;
 
+pub use config::InboundConfig;
 pub use error::CallbackError;
 pub use routing::RoutingKey;
 pub use server::{InboundError, Server};
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::Stats;
 
 use crate::sign::Signer;
 

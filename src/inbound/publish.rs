@@ -15,9 +15,9 @@ use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use tokio::sync::Mutex;
 use tracing::info;
 
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints::Endpoints;
-use crate::settings::Secret;
+use crate::broker::endpoints::Endpoints;
+use crate::broker::{self, BrokerError};
+use crate::secret::Secret;
 
 /// Longest wait for a connection and channel, then for a confirm: past it the provider
 /// gets a 503 and retries, rather than waiting on a broker that does not answer.

@@ -22,9 +22,9 @@ use super::callback::{self, Accepted, Incoming, Route, Shared};
 use super::error::Kind;
 use super::publish::{Outlet, Publisher};
 use super::store::{Store, StoreError};
-use super::{CallbackError, Stats};
+use super::{CallbackError, InboundConfig, Stats};
 use crate::listener::{self, Limits};
-use crate::settings::Settings;
+use crate::secret::Secret;
 
 /// Why the inbound server cannot start or run.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +55,13 @@ struct RouteState {
 }
 
 impl Server {
-    /// Binds `inbound.listen` and builds one route per receiver. The broker and the store
-    /// are reached on the first callback, so neither being down stops the start.
-    pub async fn bind(settings: &Settings) -> Result<Self, InboundError> {
-        let inbound = &settings.inbound;
+    /// Binds `inbound.listen` and builds one route per receiver, publishing to the broker
+    /// at `broker_urls`. The broker and the store are reached on the first callback, so
+    /// neither being down stops the start.
+    pub async fn bind(
+        inbound: &InboundConfig,
+        broker_urls: Vec<Secret>,
+    ) -> Result<Self, InboundError> {
         let listener =
             TcpListener::bind(inbound.listen)
                 .await
@@ -72,7 +75,7 @@ impl Server {
             permits: Semaphore::new(inbound.max_in_flight),
         });
         let local = listener.local_addr().unwrap_or(inbound.listen);
-        let publisher = Publisher::new(settings.broker.urls.clone(), local);
+        let publisher = Publisher::new(broker_urls, local);
         let mut router = Router::new();
         let mut routes = BTreeMap::new();
         for (name, receiver) in &inbound.receivers {

@@ -1,8 +1,10 @@
-//! Per-receiver counters of what happened to callbacks (the metrics endpoint will read them).
+//! Per-receiver counters of what happened to callbacks; the metrics endpoint reads them
+//! as [`CallbackCounts`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::Kind;
+use crate::metrics::CallbackCounts;
 
 /// Live counters; cheap to bump from any request.
 #[derive(Debug, Default)]
@@ -15,27 +17,6 @@ pub struct Stats {
     replayed: AtomicU64,
     too_large: AtomicU64,
     unavailable: AtomicU64,
-}
-
-/// The counters at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Every request that reached the receiver's path.
-    pub received: u64,
-    /// Verified and confirmed by the broker.
-    pub published: u64,
-    /// Verified, already published within the window: answered success, not published.
-    pub duplicates: u64,
-    /// Unreadable or incomplete (400).
-    pub malformed: u64,
-    /// Missing or wrong signature (401).
-    pub bad_signature: u64,
-    /// Stale timestamp or reused nonce (401).
-    pub replayed: u64,
-    /// Over the body limit (413).
-    pub too_large: u64,
-    /// Our failures, answered 5xx so the provider retries.
-    pub unavailable: u64,
 }
 
 impl Stats {
@@ -64,9 +45,9 @@ impl Stats {
         });
     }
 
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub fn snapshot(&self) -> CallbackCounts {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatsSnapshot {
+        CallbackCounts {
             received: get(&self.received),
             published: get(&self.published),
             duplicates: get(&self.duplicates),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::time::Instant;
 
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// Redis calls that take longer than this fail the callback (503) rather than hang it.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,10 +1,8 @@
 //! One journal record: what an attempt did, plus the original queue message for replay.
 
-use crate::clock::now_ms;
 use std::fmt;
 
 use crate::message::NotifyType;
-use crate::pipeline::{Handled, Outcome, Verdict};
 
 /// The response body kept per attempt, at most: enough to see why a brand said no.
 pub const RESPONSE_LIMIT: usize = 2 * 1024;
@@ -48,18 +46,6 @@ impl JournalOutcome {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|o| o.as_str() == name)
     }
-
-    /// The journal's name for what the pipeline decided; `None` for a deferral, which
-    /// made no attempt and so leaves no record.
-    pub fn of(handled: &Handled) -> Option<Self> {
-        Some(match (&handled.outcome, handled.verdict) {
-            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => return None,
-            (Outcome::Bad(_), _) => JournalOutcome::BadInput,
-            (Outcome::Delivered { .. }, _) | (_, Verdict::Ack) => JournalOutcome::Delivered,
-            (_, Verdict::RetryIn { .. }) => JournalOutcome::Retry,
-            (_, Verdict::Park) => JournalOutcome::Parked,
-        })
-    }
 }
 
 impl fmt::Display for JournalOutcome {
@@ -100,32 +86,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The record of one handled message; `None` for a deferral (no attempt was made).
-    /// `original` is kept on the first attempt so the message can be replayed later.
-    pub fn of(
-        message_id: &str,
-        attempt: u32,
-        handled: &Handled,
-        original: Option<Original>,
-    ) -> Option<Self> {
-        let outcome = JournalOutcome::of(handled)?;
-        let sent = handled.sent.as_ref();
-        Some(Entry {
-            message_id: message_id.to_owned(),
-            channel: handled.channel.clone(),
-            notify_type: handled.notify_type,
-            url: sent.map(|s| s.url.clone()),
-            attempt,
-            status: handled.status(),
-            latency_ms: sent.map(|s| s.latency.as_millis() as u64),
-            response: sent.and_then(|s| s.response.clone()),
-            error: handled.error(),
-            outcome,
-            at_ms: now_ms(),
-            message: original,
-        })
-    }
-
     /// Cuts the free-text fields to their limits and drops an oversized original, so a
     /// buffered entry's size is bounded whatever the brand answered.
     pub(super) fn bound(&mut self) {
@@ -203,58 +163,6 @@ mod tests {
         }
         assert_eq!(JournalOutcome::parse("Delivered"), None);
         assert_eq!(JournalOutcome::BadInput.to_string(), "bad-input");
-    }
-
-    #[test]
-    fn pipeline_decisions_map_to_journal_outcomes() {
-        use std::time::Duration;
-        let handled = |outcome, verdict| Handled {
-            outcome,
-            verdict,
-            channel: None,
-            notify_type: None,
-            sent: None,
-        };
-        let failed = || Outcome::Failed {
-            status: Some(503),
-            error: "busy".into(),
-            retry_after: None,
-        };
-        let retry = Verdict::RetryIn {
-            step: Duration::from_secs(5),
-            wait: Duration::from_secs(5),
-        };
-        let cases = [
-            (
-                handled(Outcome::Delivered { status: 200 }, Verdict::Ack),
-                Some(JournalOutcome::Delivered),
-            ),
-            (handled(failed(), retry), Some(JournalOutcome::Retry)),
-            (
-                handled(failed(), Verdict::Park),
-                Some(JournalOutcome::Parked),
-            ),
-            (
-                handled(
-                    Outcome::Deferred,
-                    Verdict::Defer {
-                        step: Duration::from_secs(1),
-                        wait: Duration::from_secs(1),
-                    },
-                ),
-                None,
-            ),
-            (
-                handled(
-                    Outcome::Bad(crate::parse::BadInput::UnknownChannel("x".into())),
-                    Verdict::Park,
-                ),
-                Some(JournalOutcome::BadInput),
-            ),
-        ];
-        for (handled, expected) in cases {
-            assert_eq!(JournalOutcome::of(&handled), expected);
-        }
     }
 
     #[test]

@@ -35,9 +35,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::settings::JournalSettings;
 use store::{Role, Store};
 use writer::{Stats, Writer};
+
+/// The journal's configuration (the `[journal]` section, validated).
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// The database: `sqlite://file` or `postgres://…` (its password never shown).
+    pub url: JournalUrl,
+    /// Attempts older than this are pruned (and messages left without attempts).
+    pub retention: Duration,
+    /// Capacity of the buffer between `record` and the writer, in entries.
+    pub buffer: usize,
+}
 
 /// At most this many bytes of entries wait in the buffer, whatever its capacity in
 /// entries: a database outage with large messages must not exhaust memory.
@@ -88,7 +98,7 @@ pub struct JournalTask {
 impl Journal {
     /// Starts the writer task (it connects when it first has something to do, so a database
     /// that is down now only delays writes). Must be called within a Tokio runtime.
-    pub fn start(settings: &JournalSettings) -> (Journal, JournalTask) {
+    pub fn start(settings: &JournalConfig) -> (Journal, JournalTask) {
         // Settings refuse 0, but the fields are public and a 0 capacity would panic here.
         let (tx, rx) = mpsc::channel(settings.buffer.max(1));
         let stats = Arc::new(Stats::default());

@@ -1,15 +1,16 @@
 //! The path of one message: parse → route → format → sign → send → decide.
 //!
-//! `request` turns a routed message into the exact request; `outcome` holds what became
-//! of it and the decision the consumer carries out.
+//! `request` turns a routed message into the exact request; [`retry::decide`] gives its
+//! verdict, and `handled` is the report of it the consumer settles, counts and journals.
 
-mod outcome;
+mod handled;
 mod request;
+mod running;
 
-use outcome::decide;
-pub use outcome::{Handled, Outcome, Sent, Verdict, DEFER_STEPS};
+pub use handled::{Handled, Sent};
 pub use request::Prepared;
 use request::{build, Routed};
+pub use running::Running;
 
 use crate::clock::now_ms;
 use std::collections::HashMap;
@@ -21,12 +22,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
-use crate::deliver::{SendError, Sender, UrlRefused};
+use crate::deliver::{HttpClient, SendError, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
+use crate::retry::{self, Outcome, Verdict};
 use crate::schema::Schemas;
-use crate::settings::Settings;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
 #[derive(Debug, Clone)]
@@ -50,7 +51,7 @@ impl Pins {
 pub struct Pipeline {
     channels: HashMap<String, (Arc<Channel>, Limiter)>,
     schemas: Arc<Schemas>,
-    sender: Sender,
+    sender: HttpClient,
     max_message_bytes: usize,
     /// RSA signatures being made at once: two per core. Many more only queue on the
     /// blocking pool (each an extra thread and its memory); one per core leaves a core
@@ -60,11 +61,15 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Builds the routing table and per-channel in-flight limits.
-    pub fn new(settings: &Settings, sender: Sender) -> Self {
-        let channels = settings
-            .channels
-            .values()
+    /// Builds the routing table and per-channel in-flight limits; messages over
+    /// `max_message_bytes` are refused as too large.
+    pub fn new<'a>(
+        channels: impl IntoIterator<Item = &'a Channel>,
+        max_message_bytes: usize,
+        sender: HttpClient,
+    ) -> Self {
+        let channels = channels
+            .into_iter()
             .map(|c| {
                 let limit = Limiter::new(&c.id, c.max_in_flight);
                 (c.id.clone(), (Arc::new(c.clone()), limit))
@@ -74,7 +79,7 @@ impl Pipeline {
             channels,
             schemas: Arc::new(Schemas::load()),
             sender,
-            max_message_bytes: settings.broker.max_message_bytes,
+            max_message_bytes,
             signing: Arc::new(Semaphore::new(2 * cores())),
         }
     }
@@ -197,7 +202,15 @@ impl Pipeline {
             .record("channel", channel.id.as_str())
             .record("notify_type", notify_type.as_str());
         let handled = |outcome: Outcome, sent: Option<Sent>| {
-            let verdict = decide(&channel, &outcome, attempt);
+            let (now, jitter) = (Pins::now().now_ms, rand::random());
+            let verdict = retry::decide(
+                &channel.retry,
+                channel.timeout,
+                attempt,
+                &outcome,
+                now,
+                jitter,
+            );
             log(&outcome, verdict);
             Handled {
                 outcome,
@@ -309,6 +322,11 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Every retry step any channel's schedule uses: one retry queue each.
+    pub fn retry_steps(&self) -> Vec<std::time::Duration> {
+        retry::queue_steps(self.channels.values().map(|(c, _)| &c.retry))
+    }
+
     /// Each channel's in-flight count, stall and last success, for the metrics gauges.
     pub fn health(&self) -> Vec<ChannelHealth> {
         self.channels

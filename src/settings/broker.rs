@@ -1,49 +1,19 @@
-//! The `[broker]` table: where RabbitMQ is, which queue, and how its queues are declared.
+//! The `[broker]` table, validated into a [`BrokerConfig`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use super::raw::RawBroker;
-use super::{duration, expand_env, invalid, Secret, SettingsError};
+use super::{duration, expand_env, invalid, SettingsError};
+use crate::broker::BrokerConfig;
+use crate::secret::Secret;
 
 const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// Broker connection and queue topology.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerSettings {
-    /// The AMQP URIs of the cluster's nodes, tried in turn; secrets because they usually
-    /// carry a password. Never empty: `broker.url` first, then `broker.urls`.
-    pub urls: Vec<Secret>,
-    pub queue: String,
-    pub prefetch: u16,
-    pub declare: bool,
-    pub max_message_bytes: usize,
-    pub shutdown_grace: Duration,
-    /// Extra arguments for every queue declared, e.g. `x-queue-type = "quorum"`.
-    pub queue_arguments: BTreeMap<String, QueueArgument>,
-}
-
-/// A queue argument value as TOML gives it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(untagged)]
-pub enum QueueArgument {
-    Int(i64),
-    Bool(bool),
-    Text(String),
-}
-
-impl BrokerSettings {
-    /// The parking lot: `<queue>.dead`.
-    pub fn dead_queue(&self) -> String {
-        format!("{}.dead", self.queue)
-    }
-}
 
 /// Validates the `[broker]` table.
 pub(super) fn build(
     b: RawBroker,
     env: &HashMap<String, String>,
-) -> Result<BrokerSettings, SettingsError> {
+) -> Result<BrokerConfig, SettingsError> {
     let urls = urls(b.url, b.urls, env)?;
     let queue = b.queue.unwrap_or_else(|| "whale.core.brandNotify".into());
     if queue.is_empty() || queue.len() > 200 {
@@ -53,7 +23,7 @@ pub(super) fn build(
     if prefetch == 0 {
         return Err(invalid("broker.prefetch", "must be at least 1"));
     }
-    Ok(BrokerSettings {
+    Ok(BrokerConfig {
         urls,
         queue,
         prefetch,

@@ -1,32 +1,15 @@
-//! The `[inbound]` table and the `[receivers.<name>]` tables (SPEC §10) → [`InboundSettings`].
+//! The `[inbound]` table and the `[receivers.<name>]` tables (SPEC §10) → [`InboundConfig`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use super::channel::not_one_of;
 use super::raw::{RawInbound, RawReceiver, RawSigner};
-use super::{duration, expand_env, invalid, preset, signer::signer, Secret, SettingsError};
+use super::{duration, expand_env, invalid, preset, signer::signer, SettingsError};
 use crate::inbound::store::StoreSettings;
-use crate::inbound::{Provider, Receiver, RoutingKey};
-use crate::listener::Limits;
-
-/// Inbound callbacks: where they are received, how they are remembered, who sends them.
-#[derive(Debug, Clone)]
-pub struct InboundSettings {
-    /// Separate from the admin listener: this one faces the providers (through a proxy).
-    pub listen: SocketAddr,
-    pub max_body_bytes: usize,
-    pub max_in_flight: usize,
-    /// Header read and idle timeouts, and the cap on open connections.
-    pub limits: Limits,
-    /// Nonces and event ids: this process's memory, or Redis shared by every replica.
-    pub store: StoreSettings,
-    /// Prefix of every store key, so deployments can share one Redis.
-    pub key_prefix: String,
-    pub receivers: BTreeMap<String, Receiver>,
-}
+use crate::inbound::{InboundConfig, Provider, Receiver, RoutingKey};
+use crate::secret::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
 const DEFAULT_EXCHANGE: &str = "provider.events";
@@ -38,7 +21,7 @@ pub fn build(
     receivers: BTreeMap<String, RawReceiver>,
     env: &HashMap<String, String>,
     base: &Path,
-) -> Result<InboundSettings, SettingsError> {
+) -> Result<InboundConfig, SettingsError> {
     let listen = raw
         .listen
         .as_deref()
@@ -78,7 +61,7 @@ pub fn build(
         raw.idle_timeout.as_deref(),
         raw.max_connections,
     )?;
-    Ok(InboundSettings {
+    Ok(InboundConfig {
         listen,
         max_body_bytes,
         max_in_flight,

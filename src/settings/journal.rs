@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::RawJournal;
 use super::{duration, expand_env, invalid, SettingsError};
-use crate::journal::JournalUrl;
+use crate::journal::{JournalConfig, JournalUrl};
 
 const DEFAULT_URL: &str = "sqlite://notify-bridge.db";
 /// Entries waiting for the writer, at most; beyond that new ones are dropped and counted.
@@ -13,22 +13,11 @@ const DEFAULT_BUFFER: usize = 10_000;
 /// More would only postpone noticing that the journal is down, at a cost in memory.
 const MAX_BUFFER: usize = 1_000_000;
 
-/// The validated `[journal]` section.
-#[derive(Debug, Clone)]
-pub struct JournalSettings {
-    /// The database: `sqlite://file` or `postgres://…` (its password never shown).
-    pub url: JournalUrl,
-    /// Attempts older than this are pruned (and messages left without attempts).
-    pub retention: Duration,
-    /// Capacity of the buffer between `record` and the writer, in entries.
-    pub buffer: usize,
-}
-
 /// Validates `[journal]`; `${ENV}` references in the URL are expanded first.
 pub(super) fn build(
     raw: RawJournal,
     env: &HashMap<String, String>,
-) -> Result<JournalSettings, SettingsError> {
+) -> Result<JournalConfig, SettingsError> {
     let text = expand_env(raw.url.as_deref().unwrap_or(DEFAULT_URL), env).map_err(|source| {
         SettingsError::Secret {
             key: "journal.url".into(),
@@ -47,7 +36,7 @@ pub(super) fn build(
             format!("must be 1 to {MAX_BUFFER} entries"),
         ));
     }
-    Ok(JournalSettings {
+    Ok(JournalConfig {
         url,
         retention,
         buffer,

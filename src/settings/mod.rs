@@ -15,18 +15,19 @@ mod secret;
 mod signer;
 mod sources;
 
-pub use broker::{BrokerSettings, QueueArgument};
-pub use inbound::InboundSettings;
-pub use journal::JournalSettings;
-pub use secret::{expand_env, ResolveError, Secret, REDACTED};
+pub use secret::{expand_env, ResolveError};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::admin::AdminConfig;
+use crate::broker::BrokerConfig;
 use crate::channel::Channel;
-use crate::listener::Limits;
+use crate::inbound::InboundConfig;
+use crate::journal::JournalConfig;
+use crate::retry;
 use raw::RawSettings;
 
 /// Environment variables with this prefix override file keys (`__` separates levels).
@@ -50,16 +51,6 @@ pub enum SettingsError {
     Invalid { key: String, reason: String },
     #[error("{key}: {source}")]
     Secret { key: String, source: ResolveError },
-}
-
-/// The admin HTTP endpoints.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminSettings {
-    pub listen: SocketAddr,
-    /// Required as a bearer token, when set; always set when `listen` is not loopback.
-    pub token: Option<Secret>,
-    /// Header read and idle timeouts, and the cap on open connections.
-    pub limits: Limits,
 }
 
 /// Where settings came from, so a reload reads the same file and environment.
@@ -88,29 +79,21 @@ impl std::fmt::Debug for ConfigSource {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub broker: BrokerSettings,
-    pub admin: AdminSettings,
+    pub broker: BrokerConfig,
+    pub admin: AdminConfig,
     /// The delivery journal: where, for how long, how many entries may wait.
-    pub journal: JournalSettings,
+    pub journal: JournalConfig,
     pub channels: BTreeMap<String, Channel>,
     /// Where these settings were loaded from (for reloads).
     pub source: Option<ConfigSource>,
     /// Providers' callbacks we receive (SPEC §10).
-    pub inbound: InboundSettings,
+    pub inbound: InboundConfig,
 }
 
 impl Settings {
     /// Every retry step any channel's schedule uses: one retry queue each.
     pub fn retry_steps(&self) -> Vec<Duration> {
-        let mut steps: Vec<Duration> = self
-            .channels
-            .values()
-            .flat_map(|c| c.retry.schedule.steps())
-            .filter(|s| !s.is_zero())
-            .collect();
-        steps.sort();
-        steps.dedup();
-        steps
+        retry::queue_steps(self.channels.values().map(|c| &c.retry))
     }
 
     /// Loads `path`, applies overrides from `env`, and validates everything.
@@ -158,7 +141,7 @@ fn admin(
     raw: raw::RawAdmin,
     env: &HashMap<String, String>,
     base: &Path,
-) -> Result<AdminSettings, SettingsError> {
+) -> Result<AdminConfig, SettingsError> {
     let listen: SocketAddr = raw
         .listen
         .as_deref()
@@ -184,7 +167,7 @@ fn admin(
         raw.idle_timeout.as_deref(),
         raw.max_connections,
     )?;
-    Ok(AdminSettings {
+    Ok(AdminConfig {
         listen,
         token,
         limits,

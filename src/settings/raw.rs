@@ -39,7 +39,7 @@ pub struct RawBroker {
     /// How long in-flight deliveries may finish after SIGTERM.
     pub shutdown_grace: Option<String>,
     /// Extra queue arguments for every queue declared (quorum queues on a cluster).
-    pub queue_arguments: Option<BTreeMap<String, super::QueueArgument>>,
+    pub queue_arguments: Option<BTreeMap<String, crate::broker::QueueArgument>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

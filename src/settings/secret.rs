@@ -1,39 +1,10 @@
-//! Secrets as a type: redacted in `Debug`/`Display`, read only through `expose()`.
+//! Secrets in the configuration: `${ENV}` references and `*_file` paths, resolved once
+//! into a [`Secret`].
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 
-/// What `Debug` and `Display` print instead of a secret.
-pub const REDACTED: &str = "**REDACTED**";
-
-/// A secret value (signing key, password) that never formats as itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value that must not reach logs or errors.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it (hashing, connecting).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
+use crate::secret::Secret;
 
 /// Why a secret reference could not be resolved. Never carries the secret.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,9 +55,9 @@ pub fn resolve(
 ) -> Result<Option<Secret>, ResolveError> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(ResolveError::Ambiguous),
-        (Some(text), None) => expand_env(text, env).map(|s| Some(Secret(s))),
+        (Some(text), None) => expand_env(text, env).map(|s| Some(Secret::new(s))),
         (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|s| Some(Secret(s.trim_end_matches(['\r', '\n']).to_owned())))
+            .map(|s| Some(Secret::new(s.trim_end_matches(['\r', '\n']))))
             .map_err(|e| ResolveError::File {
                 path: path.display().to_string(),
                 reason: e.kind().to_string(),
@@ -98,14 +69,6 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_and_display_are_redacted() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?}"), REDACTED);
-        assert_eq!(format!("{s}"), REDACTED);
-        assert_eq!(s.expose(), "hunter2");
-    }
 
     #[test]
     fn expands_env_references() {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::channel::not_one_of;
 use super::raw::RawSigner;
-use super::secret::{self, Secret};
+use super::secret;
 use super::{invalid, relative_to, SettingsError};
 use crate::message::NotifyType;
-use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaRequest, Template};
+use crate::secret::Secret;
+use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaChannel, Template};
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::{Signer, SortedParams};
 
@@ -199,7 +200,7 @@ fn rsa(
         }
         event_codes.insert(kind, code);
     }
-    let request = RsaRequest::new(
+    let request = RsaChannel::new(
         template,
         private_key,
         peer_pem.as_ref().map(Secret::expose),

@@ -6,7 +6,7 @@
 //! secret two strings differ: a per-character position there would let whoever reads the
 //! output guess the secret one character at a time.
 
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// What is shown in place of a secret.
 pub const MASK: &str = "******";

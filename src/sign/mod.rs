@@ -4,6 +4,7 @@
 //! `verify` checks a received body the same way, and `explain` shows the string signed.
 
 pub mod explain;
+pub mod php_json;
 pub mod rsa;
 pub mod sorted_chars;
 pub mod sorted_params;
@@ -15,9 +16,9 @@ use subtle::ConstantTimeEq;
 
 use crate::format::{BodyEncoding, DecodeError};
 use crate::message::NotifyType;
-use crate::settings::Secret;
+use crate::secret::Secret;
 use explain::Canonical;
-use rsa::{RsaError, RsaRequest, HEADER_SIGNATURE};
+use rsa::{RsaChannel, RsaError, HEADER_SIGNATURE};
 use sorted_chars::SortedCharsError;
 pub use sorted_params::SortedParams;
 
@@ -32,7 +33,7 @@ pub enum Signer {
     /// 商战网络 (seed 001): MD5 of the sorted characters of the PHP JSON text, plus the secret.
     SortedChars { secret: Secret, field: String },
     /// 运之盟 (seed 000): RSA signature headers and RSA field encryption.
-    Rsa(Arc<RsaRequest>),
+    Rsa(Arc<RsaChannel>),
 }
 
 /// What a signer may need besides the body: the clock, a nonce, the notification kind.
@@ -255,6 +256,38 @@ mod tests {
             },
             field: "sign".into(),
         }
+    }
+
+    /// 商战网络's `sign`: the hex digest is compared case-insensitively (hex case is
+    /// presentation), so an uppercase `sign` is accepted; anything else that differs is not.
+    #[test]
+    fn shangzhan_verify_accepts_either_hex_case_and_nothing_else() {
+        let signer = Signer::SortedChars {
+            secret: Secret::new("538bdb67540d81fabaab1ef3d26f6257"),
+            field: "sign".into(),
+        };
+        let good = r#"{"orderno":"B2C2208041455471000499115","customer_order_no":"42ertdgsfsfsf","status":"failed","sign":"a118bd1cfd00f92d5452121fb3d26c73"}"#;
+        let check = |body: &str| signer.verify(body, &[], BodyEncoding::Json);
+        assert!(check(good).is_ok());
+        let upper = good.replace(
+            "a118bd1cfd00f92d5452121fb3d26c73",
+            "A118BD1CFD00F92D5452121FB3D26C73",
+        );
+        assert!(check(&upper).is_ok());
+        assert!(matches!(
+            check(&good.replace("failed", "success")),
+            Err(VerifyError::Mismatch)
+        ));
+        for missing in [r#"{"status":"failed"}"#, r#"{"status":"failed","sign":1}"#] {
+            assert!(matches!(
+                check(missing),
+                Err(VerifyError::MissingSignature(_))
+            ));
+        }
+        assert!(matches!(
+            check(r#"{"a":1e400,"sign":"x"}"#),
+            Err(VerifyError::Unsignable(_))
+        ));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::explain::{Canonical, Part};
 use crate::format::field_text;
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// The digest applied to the string to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

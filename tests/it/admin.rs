@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use notify_bridge::settings::{Secret, Settings};
+use notify_bridge::secret::Secret;
+use notify_bridge::settings::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;
@@ -78,7 +79,7 @@ async fn probes_token_metrics_and_reload() {
     .await;
     assert_eq!(get("/healthz", None).await, (200, "ok".into()));
     // The broker node in use, without credentials.
-    let node = notify_bridge::consume::endpoints::node_of(&Secret::new(amqp_url()));
+    let node = notify_bridge::broker::endpoints::node_of(&Secret::new(amqp_url()));
     assert_eq!(
         get("/readyz", None).await,
         (200, format!("consuming from {node}"))

@@ -1,33 +1,15 @@
 //! The benchmark harness (`examples/bench`) on a tiny load: its sink, publisher and
 //! counting against an in-process bridge, so a broken harness fails `cargo test`.
 //!
-//! The harness's modules are compiled in here as they are; the release benchmark itself
-//! runs through `bench/run.sh`.
+//! The harness is the `bench-harness` library (`bench/harness/`) the bench program uses too;
+//! the release benchmark itself runs through `bench/run.sh`.
 
-#[allow(dead_code)]
-#[path = "../../examples/bench/config.rs"]
-mod config;
-#[allow(dead_code)]
-#[path = "../../examples/bench/load.rs"]
-mod load;
-#[allow(dead_code)]
-#[path = "../../examples/bench/openssl.rs"]
-mod openssl;
-#[allow(dead_code)]
-#[path = "../../examples/bench/report.rs"]
-mod report;
-#[allow(dead_code)]
-#[path = "../../examples/bench/sink.rs"]
-mod sink;
-#[allow(dead_code)]
-#[path = "../../examples/bench/stats.rs"]
-mod stats;
-
+use bench_harness::{config, sink, stats};
 use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::support::{amqp_url, eventually, settings, unique_queue, Bridge};
-use load::{Publisher, Target};
+use bench_harness::load::{Publisher, Target};
 
 const N: usize = 200;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use notify_bridge::consume::settle::defer_queue;
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::defer_queue;
+use notify_bridge::broker::topology::DEFER_STEPS;
 use serde_json::json;
 
 use crate::queue_message;

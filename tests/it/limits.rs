@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::Router;
-use notify_bridge::deliver::{Request, Sender, MAX_RESPONSE_BYTES};
+use notify_bridge::deliver::{HttpClient, Request, MAX_RESPONSE_BYTES};
 use serde_json::json;
 
 use crate::support::broker::TestBroker;
@@ -58,7 +58,7 @@ fn request(url: &str) -> Request {
 #[tokio::test]
 async fn an_answer_of_10_mb_is_cut_off_at_64_kib() {
     let (url, _) = streaming_brand(200, 10 * 1024 * 1024).await;
-    let answer = Sender::new()
+    let answer = HttpClient::new()
         .send(request(&url), Duration::from_secs(30), true)
         .await
         .unwrap();
@@ -71,7 +71,7 @@ async fn an_answer_without_end_is_not_read_to_its_end() {
     // 1 TB: were it read to the end, memory would grow and `send` would not return.
     let (url, sent) = streaming_brand(200, 1 << 40).await;
     let started = Instant::now();
-    let answer = Sender::new()
+    let answer = HttpClient::new()
         .send(request(&url), Duration::from_secs(30), true)
         .await
         .unwrap();

@@ -16,6 +16,7 @@ mod inbound;
 mod isolation;
 mod journal;
 mod kit;
+mod layers;
 mod limits;
 mod ops;
 mod presets;

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use lapin::{Connection, ConnectionProperties};
-use notify_bridge::consume::broker::{declare_topology, BrokerError};
-use notify_bridge::consume::settle::{defer_queue, retry_queue};
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::declare_topology;
+use notify_bridge::broker::topology::DEFER_STEPS;
+use notify_bridge::broker::topology::{defer_queue, retry_queue};
+use notify_bridge::broker::BrokerError;
 
 use crate::support::broker::TestBroker;
 use crate::support::{amqp_url, settings, unique_queue};

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lapin::options::QueueDeleteOptions;
 use lapin::BasicProperties;
-use notify_bridge::consume::settle::defer_queue;
-use notify_bridge::consume::{broker, endpoints};
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::defer_queue;
+use notify_bridge::broker::topology::DEFER_STEPS;
+use notify_bridge::broker::{self, endpoints};
 use notify_bridge::settings::{process_env, Settings};
 use tokio::sync::mpsc;
 

@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use super::*;
-use crate::settings::Secret;
-use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaRequest, SigningParts, Template};
+use crate::secret::Secret;
+use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaChannel, SigningParts, Template};
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::SortedParams;
 
@@ -61,7 +61,7 @@ fn em() -> Receiver {
 
 /// The provider signs with key a; we decrypt with key b.
 fn yunzhimeng() -> Receiver {
-    let request = RsaRequest::new(
+    let request = RsaChannel::new(
         Template::default(),
         PrivateKey::from_pem(fixture!("b3072_pkcs8.pem")).unwrap(),
         Some(fixture!("a2048_pub_spki.pem")),

@@ -20,24 +20,24 @@
 //!
 //! Layout: `keys` (PEM loading, sign, verify), `template` (string to sign),
 //! `cipher` (block-wise RSA encryption), `fields` (JSON pointer policy),
-//! `request` (all of it applied to one channel's requests), `error`.
+//! `channel` ([`RsaChannel`]: all of it applied to one channel's requests), `error`.
 
+mod channel;
 mod cipher;
 mod error;
 mod fields;
 mod keys;
-mod request;
 mod template;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 
+pub use channel::RsaChannel;
 pub use cipher::Padding;
 pub use error::{CipherFailure, KeyRole, RsaError};
 pub use fields::EncryptedFields;
 pub use keys::{PrivateKey, PublicKey};
-pub use request::RsaRequest;
 pub use template::{SigningParts, Template, DEFAULT_TEMPLATE};
 
 /// Request header carrying the epoch-millisecond timestamp.

@@ -75,7 +75,7 @@ retry = {{ schedule = ["0s", "1s", "1s"] }}
         let child = Command::new(env!("CARGO_BIN_EXE_notify-bridge"))
             .args(["run", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "warn,notify_bridge::consume::endpoints=info")
+            .env("RUST_LOG", "warn,notify_bridge::broker::endpoints=info")
             .env("NOTIFY_BRIDGE__ADMIN__LISTEN", self.admin.to_string())
             .stdout(Stdio::null())
             .stderr(log)

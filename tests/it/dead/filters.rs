@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
+use notify_bridge::broker::dead_letters::{self, Filter};
 use notify_bridge::clock::now_ms;
-use notify_bridge::consume::parking_lot::{self, Filter};
 use serde_json::json;
 
 use super::{cli, stdout};
@@ -229,7 +229,7 @@ async fn a_run_meeting_its_own_stamp_puts_that_message_at_the_tail_and_stops() {
     park(&broker, &dead, "z-0", &[failed()]).await;
     let settings = crate::support::settings(CONFIG, &queue);
 
-    let moved = parking_lot::replay_run(&settings.broker, &Filter::default(), "run-7")
+    let moved = dead_letters::replay_run(&settings.broker, &Filter::default(), "run-7")
         .await
         .unwrap();
     let ids: Vec<&str> = moved.iter().map(|p| p.id.as_str()).collect();

@@ -176,7 +176,8 @@ impl Harness {
 
     /// Starts one more server on the same config (another replica); returns its address.
     pub async fn replica(&mut self) -> (SocketAddr, Arc<Stats>) {
-        let server = Server::bind(&settings(&self.config, &self.queue))
+        let settings = settings(&self.config, &self.queue);
+        let server = Server::bind(&settings.inbound, settings.broker.urls)
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();

@@ -12,9 +12,9 @@ mod sqlite;
 use std::time::{Duration, Instant};
 
 use notify_bridge::clock::now_ms;
+use notify_bridge::journal::JournalConfig;
 use notify_bridge::journal::{Entry, Journal, JournalOutcome, JournalReader, JournalUrl, Original};
 use notify_bridge::message::NotifyType;
-use notify_bridge::settings::JournalSettings;
 
 use crate::support::eventually;
 use scenarios::{batches_and_queries, retention_prunes};
@@ -31,8 +31,8 @@ pub fn logs() {
         .try_init();
 }
 
-pub fn settings(url: &str, buffer: usize) -> JournalSettings {
-    JournalSettings {
+pub fn settings(url: &str, buffer: usize) -> JournalConfig {
+    JournalConfig {
         url: JournalUrl::parse(url).unwrap(),
         retention: Duration::from_secs(7 * 24 * 3600),
         buffer,

@@ -8,8 +8,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use notify_bridge::consume::settle::defer_queue;
-use notify_bridge::pipeline::DEFER_STEPS;
+use notify_bridge::broker::topology::defer_queue;
+use notify_bridge::broker::topology::DEFER_STEPS;
 
 /// A message read back from a queue.
 #[derive(Debug, Clone)]

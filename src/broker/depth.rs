@@ -1,7 +1,6 @@
 //! The parking lot's depth for the metrics: read from the broker every few seconds on a
 //! connection of its own, so an alert can fire on messages waiting for an operator.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
@@ -9,18 +8,16 @@ use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::broker::BrokerError;
-use super::endpoints;
-use crate::metrics::Metrics;
-use crate::settings::BrokerSettings;
+use super::{endpoints, BrokerConfig, BrokerError};
 
 /// How often the depth is read; alerts look at minutes, not seconds.
 const EVERY: Duration = Duration::from_secs(5);
 
-/// Keeps `notify_parked_messages` current until `stop`; broker trouble only delays it.
-pub async fn watch(broker: BrokerSettings, metrics: Arc<Metrics>, stop: CancellationToken) {
+/// Hands the parking lot's depth to `report` every few seconds until `stop` (for the
+/// `notify_parked_messages` gauge); broker trouble only delays it.
+pub async fn watch(broker: BrokerConfig, report: impl Fn(u32), stop: CancellationToken) {
     loop {
-        if let Err(e) = watch_once(&broker, &metrics, &stop).await {
+        if let Err(e) = watch_once(&broker, &report, &stop).await {
             // The consumer reports broker trouble; this is only a gauge.
             debug!(error = %e, "parking lot depth unavailable");
         }
@@ -32,8 +29,8 @@ pub async fn watch(broker: BrokerSettings, metrics: Arc<Metrics>, stop: Cancella
 }
 
 async fn watch_once(
-    settings: &BrokerSettings,
-    metrics: &Metrics,
+    settings: &BrokerConfig,
+    report: &impl Fn(u32),
     stop: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let connection =
@@ -56,7 +53,7 @@ async fn watch_once(
                 queue: dead.clone(),
                 source,
             })?;
-        metrics.set_parked(queue.message_count());
+        report(queue.message_count());
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(EVERY) => {}

@@ -23,10 +23,9 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 
 use super::describe;
+use crate::broker::BrokerConfig;
+use crate::broker::{self, endpoints, BrokerError};
 use crate::clock::now_ms;
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints;
-use crate::settings::BrokerSettings;
 
 /// A confirm channel on the parking lot, and what the pass still may take.
 pub(super) struct Pass {
@@ -45,7 +44,7 @@ pub(super) struct Pass {
 
 impl Pass {
     /// Connects (named `notify-bridge <purpose>` for the management UI) and counts the lot.
-    pub async fn open(broker: &BrokerSettings, purpose: &str) -> Result<Self, BrokerError> {
+    pub async fn open(broker: &BrokerConfig, purpose: &str) -> Result<Self, BrokerError> {
         let name = format!("notify-bridge {purpose} {}", broker.queue);
         let connection = endpoints::connect_any(&broker.urls, &name).await?;
         let channel = broker::confirm_channel(&connection).await?;

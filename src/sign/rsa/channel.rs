@@ -15,7 +15,7 @@ use crate::sign::{SignContext, SignError, Signed, VerifyError};
 
 /// One channel's RSA setup: our key signs, the brand's key encrypts and verifies.
 #[derive(Debug)]
-pub struct RsaRequest {
+pub struct RsaChannel {
     signer: RsaSigner,
     /// The peer's public key, twice: aws-lc-rs keeps verification and encryption keys apart.
     verifier: Option<RsaVerifier>,
@@ -27,7 +27,7 @@ pub struct RsaRequest {
     event_codes: HashMap<NotifyType, String>,
 }
 
-impl RsaRequest {
+impl RsaChannel {
     /// Builds it from validated parts; `peer_public_pem` is needed for encryption and verify.
     pub fn new(
         template: Template,

@@ -15,7 +15,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::time::Instant;
 
-use super::sink::{now_us, parse_id};
+use crate::sink::{now_us, parse_id};
 
 /// Where message `index` goes, or `None` to leave that index out of the load.
 pub type Route = dyn Fn(usize) -> Option<Target> + Send + Sync;

@@ -16,15 +16,12 @@ use lapin::BasicProperties;
 use tracing::info;
 
 use super::{describe, fresh, pass::Pass, Filter, Parked};
-use crate::consume::broker::{self, BrokerError};
-use crate::settings::BrokerSettings;
-
-/// Header on every message a `dead replay` run re-publishes: the run's id.
-pub const REPLAY_RUN: &str = "x-notify-replay-run";
+use crate::broker::headers::REPLAY_RUN;
+use crate::broker::{self, BrokerConfig, BrokerError};
 
 /// Moves matching parked messages back to the main queue, stripped of their retry history,
 /// so each starts its channel's schedule afresh. Returns those moved, in order.
-pub async fn replay(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
+pub async fn replay(broker: &BrokerConfig, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
     let run = format!("{:016x}", rand::random::<u64>());
     replay_run(broker, filter, &run).await
 }
@@ -32,7 +29,7 @@ pub async fn replay(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Park
 /// [`replay`] as the run `run`: the id it stamps on what it moves, and logs. Runs must not
 /// share an id; two that did would each stop at the other's messages.
 pub async fn replay_run(
-    broker: &BrokerSettings,
+    broker: &BrokerConfig,
     filter: &Filter,
     run: &str,
 ) -> Result<Vec<Parked>, BrokerError> {
@@ -77,7 +74,7 @@ pub struct ReplayedId {
 /// The whole lot is scanned, held unacked meanwhile; copies another pass holds at that
 /// moment (a concurrent `dead list`) are not seen, which `taken_from_lot` shows.
 pub async fn replay_id(
-    broker: &BrokerSettings,
+    broker: &BrokerConfig,
     id: &str,
     original: Option<(Vec<u8>, BasicProperties)>,
 ) -> Result<Option<ReplayedId>, BrokerError> {

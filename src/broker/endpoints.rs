@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lapin::Connection;
 use tracing::{info, warn};
 
-use super::broker::{self, BrokerError};
-use crate::settings::Secret;
+use crate::broker::{self, BrokerError};
+use crate::secret::Secret;
 
 /// The nodes of one cluster, with the one to dial next.
 #[derive(Debug)]

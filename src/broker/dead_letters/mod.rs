@@ -9,14 +9,11 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use tracing::info;
 
-use super::broker::BrokerError;
-use crate::settings::BrokerSettings;
+use super::headers::{ATTEMPT, CHANNEL, ERROR, NOTIFY_TYPE, PARKED_AT, STATUS};
+use super::{BrokerConfig, BrokerError};
 use pass::Pass;
 
-pub use replay::{replay, replay_id, replay_run, ReplayedId, REPLAY_RUN};
-
-/// Header the park step sets: epoch milliseconds when the message was parked.
-pub const PARKED_AT: &str = "x-notify-parked-at";
+pub use replay::{replay, replay_id, replay_run, ReplayedId};
 
 /// One parked message as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +87,7 @@ pub fn since_ms(text: &str, now_ms: u64) -> Result<u64, SinceError> {
 }
 
 /// Lists matching parked messages without removing them: the lot is left as it was.
-pub async fn list(broker: &BrokerSettings, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
+pub async fn list(broker: &BrokerConfig, filter: &Filter) -> Result<Vec<Parked>, BrokerError> {
     let mut pass = Pass::open(broker, "dead list").await?;
     let mut out = Vec::new();
     while filter.has_room(out.len()) {
@@ -118,7 +115,7 @@ pub struct Purge {
 /// (an operator's check that the filter selects what they think); otherwise, and with
 /// `confirm = None` (a dry run), the lot is left as it was.
 pub async fn purge(
-    broker: &BrokerSettings,
+    broker: &BrokerConfig,
     filter: &Filter,
     confirm: Option<usize>,
 ) -> Result<Purge, BrokerError> {
@@ -155,7 +152,7 @@ fn describe(message: &BasicGetMessage) -> Parked {
     let props = &message.delivery.properties;
     let value = |name: &str| props.headers().as_ref()?.inner().get(name).cloned();
     let header = |name: &str| value(name).as_ref().map(text).unwrap_or_default();
-    let mut channel = header("x-notify-channel");
+    let mut channel = header(CHANNEL);
     if channel.is_empty() {
         // Bad input is parked before routing; its body may still name the channel.
         channel = serde_json::from_slice::<serde_json::Value>(&message.delivery.data)
@@ -170,10 +167,10 @@ fn describe(message: &BasicGetMessage) -> Parked {
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         channel,
-        notify_type: header("x-notify-type"),
-        attempts: header("x-notify-attempt"),
-        status: header("x-notify-status"),
-        reason: header("x-notify-error"),
+        notify_type: header(NOTIFY_TYPE),
+        attempts: header(ATTEMPT),
+        status: header(STATUS),
+        reason: header(ERROR),
         parked_at_ms: value(PARKED_AT).and_then(|v| text(&v).parse().ok()),
     }
 }

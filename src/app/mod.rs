@@ -2,24 +2,27 @@
 //! configured, the inbound callback server; reconnect on broker loss, reload on SIGHUP,
 //! drain on shutdown.
 
+pub mod live;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{self, AdminState};
-use crate::consume::{reconnect, Consumer};
-use crate::deliver::Sender;
+use crate::consume::{reconnect, Consumer, Consuming};
+use crate::deliver::HttpClient;
 use crate::inbound::{InboundError, Server};
 use crate::journal::Journal;
-use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use live::Live;
 
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +53,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let inbound = match settings.inbound.receivers.is_empty() {
         true => None,
         false => {
-            let server = Server::bind(&settings).await?;
+            let server = Server::bind(&settings.inbound, settings.broker.urls.clone()).await?;
             for name in settings.inbound.receivers.keys() {
                 if let Some(stats) = server.stats(name) {
                     callbacks.push((name.clone(), stats));
@@ -64,12 +67,20 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let admin_limits = settings.admin.limits;
     let (journal, journal_task) = Journal::start(&settings.journal);
     let reader = admin::Reader::new(settings.journal.url.clone());
-    let live = Arc::new(Live::new(settings, Sender::new()));
+    let broker = settings.broker.clone();
+    let live = Arc::new(Live::new(settings, HttpClient::new()));
+    let consuming = Arc::new(Consuming::default());
     let metrics = Arc::new(Metrics::new());
     let admin = tokio::spawn(admin::serve(
         listener,
         AdminState {
-            live: Arc::clone(&live),
+            pipeline: Arc::clone(live.pipeline()),
+            reload: Arc::new(Reloader {
+                live: Arc::clone(&live),
+                metrics: Arc::clone(&metrics),
+            }),
+            consuming: Arc::clone(&consuming),
+            broker: broker.clone(),
             metrics: Arc::clone(&metrics),
             token,
             journal_writer: journal.clone(),
@@ -80,19 +91,21 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&live), Arc::clone(&metrics)));
-    let depth = tokio::spawn(crate::consume::depth::watch(
-        live.current().settings.broker.clone(),
-        Arc::clone(&metrics),
+    let gauge = Arc::clone(&metrics);
+    let depth = tokio::spawn(crate::broker::depth::watch(
+        broker.clone(),
+        move |parked| gauge.set_parked(parked),
         stop.clone(),
     ));
     let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));
-    let consumer = Consumer::new(Arc::clone(&live), metrics, journal);
+    let pipeline = Arc::clone(live.pipeline());
+    let consumer = Consumer::new(broker, pipeline, consuming, metrics, journal);
     let trigger = stop.clone();
     let watch = async move {
         shutdown.await;
         let in_flight: usize = live
+            .pipeline()
             .current()
-            .pipeline
             .health()
             .iter()
             .map(|h| h.in_flight)
@@ -158,6 +171,18 @@ async fn drain_inbound(task: JoinHandle<Result<(), InboundError>>, grace: Durati
             ?grace,
             "inbound callbacks still in flight after the grace period"
         ),
+    }
+}
+
+/// `POST /admin/reload`: a reload, counted in the metrics.
+struct Reloader {
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+}
+
+impl admin::Reload for Reloader {
+    fn reload(&self) -> BoxFuture<'_, Result<(), Box<dyn std::error::Error + Send + Sync>>> {
+        Box::pin(async move { Ok(self.live.reload(&self.metrics).await?) })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Counting what the sink saw: rate, latency percentiles, duplicates, missing, retries.
 
-use super::sink::Arrival;
+use crate::sink::Arrival;
 
 /// What arrived for one set of messages (one channel's share of a load).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,7 +1,7 @@
 //! Figures gathered over runs, reduced to one value each (median, sum or max), and the
 //! machine-readable `RESULT key=value …` line.
 
-use super::stats::median;
+use crate::stats::median;
 
 /// How the values of one figure over several runs become one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,23 +1,16 @@
 //! The running configuration, swapped whole on reload; in-flight work keeps what it started
 //! with, and the next message sees the new channels, secrets and schedules.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
-use crate::consume::broker::{self, BrokerError};
-use crate::consume::endpoints;
-use crate::deliver::Sender;
+use crate::broker::{self, endpoints, BrokerError};
+use crate::deliver::HttpClient;
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Running};
 use crate::settings::{Settings, SettingsError};
-
-/// Settings and the pipeline built from them, replaced together.
-pub struct Current {
-    pub settings: Arc<Settings>,
-    pub pipeline: Arc<Pipeline>,
-}
 
 /// Why a reload was refused; the running configuration stays as it was.
 #[derive(Debug, thiserror::Error)]
@@ -30,47 +23,26 @@ pub enum ReloadError {
     Broker(#[from] BrokerError),
 }
 
-/// What is running now, and whether the consumer is connected.
+/// The settings in use and the pipeline built from them.
 pub struct Live {
-    current: ArcSwap<Current>,
-    sender: Sender,
-    /// The node consumed from (`host:port`), while consuming.
-    consuming: Mutex<Option<String>>,
+    settings: ArcSwap<Settings>,
+    pipeline: Arc<Running>,
+    sender: HttpClient,
 }
 
 impl Live {
-    pub fn new(settings: Settings, sender: Sender) -> Self {
-        let pipeline = Arc::new(Pipeline::new(&settings, sender.clone()));
+    pub fn new(settings: Settings, sender: HttpClient) -> Self {
+        let pipeline = pipeline(&settings, &sender);
         Self {
-            current: ArcSwap::from_pointee(Current {
-                settings: Arc::new(settings),
-                pipeline,
-            }),
+            settings: ArcSwap::from_pointee(settings),
+            pipeline: Arc::new(Running::new(pipeline)),
             sender,
-            consuming: Mutex::new(None),
         }
     }
 
-    /// What is running now; hold the `Arc` for as long as one message is being handled.
-    pub fn current(&self) -> Arc<Current> {
-        self.current.load_full()
-    }
-
-    /// Whether the consumer is connected and consuming (for `/readyz`).
-    pub fn is_consuming(&self) -> bool {
-        self.consuming_from().is_some()
-    }
-
-    /// The broker node (`host:port`) consumed from, while consuming.
-    pub fn consuming_from(&self) -> Option<String> {
-        self.consuming.lock().map(|n| n.clone()).unwrap_or(None)
-    }
-
-    /// Records the node now consumed from, or `None` once consuming stopped.
-    pub fn set_consuming(&self, node: Option<&str>) {
-        if let Ok(mut slot) = self.consuming.lock() {
-            *slot = node.map(str::to_owned);
-        }
+    /// The pipeline in use, for the consumer and the metrics.
+    pub fn pipeline(&self) -> &Arc<Running> {
+        &self.pipeline
     }
 
     /// Re-reads the config file and environment and swaps the channels in, or refuses
@@ -88,29 +60,31 @@ impl Live {
     }
 
     async fn swap_in_new(&self) -> Result<(), ReloadError> {
-        let old = self.current();
-        let source = old.settings.source.as_ref().ok_or(ReloadError::NoSource)?;
+        let old = self.settings.load_full();
+        let source = old.source.as_ref().ok_or(ReloadError::NoSource)?;
         let mut new = source.load()?;
-        if new.broker != old.settings.broker || new.admin != old.settings.admin {
+        if new.broker != old.broker || new.admin != old.admin {
             warn!("broker, admin and journal settings change only on restart; keeping the running ones");
         }
         // The inbound server and its receivers keep running as started.
-        new.inbound = old.settings.inbound.clone();
-        new.broker = old.settings.broker.clone();
-        new.admin = old.settings.admin.clone();
-        new.journal = old.settings.journal.clone();
+        new.inbound = old.inbound.clone();
+        new.broker = old.broker.clone();
+        new.admin = old.admin.clone();
+        new.journal = old.journal.clone();
         // New schedule steps need their retry queues before any message is retried there.
         let connection = endpoints::connect_any(&new.broker.urls, "notify-bridge reload").await?;
         let channel = broker::confirm_channel(&connection).await?;
         broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;
-        let pipeline = Arc::new(Pipeline::new(&new, self.sender.clone()));
+        self.pipeline.replace(pipeline(&new, &self.sender));
         let channels = new.channels.len();
-        self.current.store(Arc::new(Current {
-            settings: Arc::new(new),
-            pipeline,
-        }));
+        self.settings.store(Arc::new(new));
         info!(channels, "configuration reloaded");
         Ok(())
     }
+}
+
+fn pipeline(settings: &Settings, sender: &HttpClient) -> Pipeline {
+    let channels = settings.channels.values();
+    Pipeline::new(channels, settings.broker.max_message_bytes, sender.clone())
 }
