@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::channel::not_one_of;
-use super::raw::{RawInbound, RawReceiver, RawSigner};
+use super::raw::{RawInbound, RawReceiver};
 use super::{duration, expand_env, invalid, preset, signer::signer, SettingsError};
 use crate::inbound::store::StoreSettings;
 use crate::inbound::{InboundConfig, Provider, Receiver, RoutingKey};
@@ -193,21 +193,28 @@ fn check_path(key: &str, path: &str) -> Result<(), SettingsError> {
 fn receiver_signer(
     key: &str,
     provider: Provider,
-    raw: RawSigner,
+    raw: toml::Table,
     env: &HashMap<String, String>,
     base: &Path,
 ) -> Result<crate::sign::Signer, SettingsError> {
     let defaults = preset::defaults(provider.as_str())
         .and_then(|c| c.signer)
         .unwrap_or_default();
-    let wanted = defaults.kind.clone().unwrap_or_default();
-    if let Some(kind) = raw.kind.as_deref().filter(|k| *k != wanted) {
+    let wanted = defaults
+        .get("kind")
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default();
+    if let Some(kind) = raw
+        .get("kind")
+        .and_then(toml::Value::as_str)
+        .filter(|k| *k != wanted)
+    {
         return Err(invalid(
             format!("{key}.kind"),
             format!("`{kind}` does not match preset {provider}, which uses {wanted}"),
         ));
     }
-    if raw.event_codes.is_some() {
+    if raw.contains_key("event_codes") {
         return Err(invalid(
             format!("{key}.event_codes"),
             "not used by receivers: the event code arrives in X-EventCode",
@@ -215,8 +222,8 @@ fn receiver_signer(
     }
     let merged = preset::merge_signer(raw, defaults);
     if provider == Provider::YunZhiMeng
-        && merged.peer_public_key.is_none()
-        && merged.peer_public_key_file.is_none()
+        && !merged.contains_key("peer_public_key")
+        && !merged.contains_key("peer_public_key_file")
     {
         // The provider's public key is what verifies its X-Signature.
         return Err(SettingsError::Missing {

@@ -3,7 +3,7 @@
 //!
 //! The `config` crate's messages quote the offending text: the TOML parser shows the
 //! source line with a caret under it, and a type mismatch prints the value it got
-//! (`invalid type: string "…", expected struct RawSigner`). Operators need the key, the
+//! (`invalid type: string "…", expected struct RawRetry`). Operators need the key, the
 //! line and what was expected; never the value.
 
 use config::ConfigError;
@@ -129,25 +129,30 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_key_and_kind_not_the_value() {
+        let got = load(&format!("[channels.a]\nretry = \"{SECRET}\"\n"));
+        assert_eq!(
+            got,
+            "channels.a.retry: invalid type: a string, expected struct RawRetry"
+        );
         let got = load(&format!("[channels.a]\nsigner = \"{SECRET}\"\n"));
         assert_eq!(
             got,
-            "channels.a.signer: invalid type: a string, expected struct RawSigner"
+            "channels.a.signer: invalid type: a string, expected a map"
         );
         let got = load("[broker]\nprefetch = \"Hunter2\"\n");
         assert_eq!(
             got,
             "broker.prefetch: invalid type: a string, expected an integer"
         );
-        let got = load("[channels.a]\nsigner = { secret = [\"Hunter2\"] }\n");
-        assert!(got.contains("channels.a.signer.secret"), "{got}");
+        let got = load("[channels.a]\nsuccess = { body = [[\"Hunter2\"]] }\n");
+        assert!(got.contains("channels.a.success.body"), "{got}");
         assert!(!got.contains("Hunter2"), "{got}");
     }
 
     #[test]
     fn unknown_keys_are_still_named() {
-        let got = load("[channels.a]\nsigner = { secrte = \"Hunter2\" }\n");
-        assert!(got.contains("unknown field `secrte`"), "{got}");
+        let got = load("[channels.a]\nurl_policy = { hostz = \"Hunter2\" }\n");
+        assert!(got.contains("unknown field `hostz`"), "{got}");
         assert!(!got.contains("Hunter2"), "{got}");
     }
 

@@ -13,6 +13,7 @@ mod preset;
 mod raw;
 mod secret;
 mod signer;
+mod signer_keys;
 mod sources;
 
 pub use secret::{expand_env, ResolveError};

@@ -1,6 +1,8 @@
 //! Ready channel presets (SPEC §5, §9): defaults a channel's own keys override.
 
-use super::raw::{OneOrMany, RawChannel, RawRetry, RawSigner, RawSuccess};
+use toml::{Table, Value};
+
+use super::raw::{OneOrMany, RawChannel, RawRetry, RawSuccess};
 
 /// The preset names a channel may give.
 pub const NAMES: &str = "ebuy, shangzhan, em, yunzhimeng";
@@ -25,21 +27,11 @@ pub fn defaults(name: &str) -> Option<RawChannel> {
         ),
         // Seed 001: the receiver echoes `success` (some integrations answer `ok`).
         "shangzhan" => (
-            RawSigner {
-                kind: Some("sorted-chars-md5".into()),
-                ..RawSigner::default()
-            },
+            kind_only("sorted-chars-md5"),
             body_rule(OneOrMany::Many(vec!["success".into(), "ok".into()]), true),
             steps(&["0s", "3m", "5m"]),
         ),
-        "yunzhimeng" => (
-            RawSigner {
-                kind: Some("rsa".into()),
-                ..RawSigner::default()
-            },
-            status_only(),
-            steps(&["0s", "1m", "5m"]),
-        ),
+        "yunzhimeng" => (kind_only("rsa"), status_only(), steps(&["0s", "1m", "5m"])),
         _ => return None,
     };
     Some(RawChannel {
@@ -94,38 +86,42 @@ fn merge_retry(o: RawRetry, b: RawRetry) -> RawRetry {
     RawRetry { park_on, ..timing }
 }
 
-pub(super) fn merge_signer(o: RawSigner, b: RawSigner) -> RawSigner {
+/// The channel's (or receiver's) signer table `o` over the preset's `b`.
+pub(super) fn merge_signer(o: Table, b: Table) -> Table {
     // A different kind means the preset's signer details no longer apply.
-    if o.kind.is_some() && o.kind != b.kind {
+    if o.contains_key("kind") && o.get("kind") != b.get("kind") {
         return o;
     }
-    RawSigner {
-        kind: o.kind.or(b.kind),
-        secret: o.secret.or(b.secret),
-        secret_file: o.secret_file.or(b.secret_file),
-        template: o.template.or(b.template),
-        hash: o.hash.or(b.hash),
-        case: o.case.or(b.case),
-        field: o.field.or(b.field),
-        private_key: o.private_key.or(b.private_key),
-        private_key_file: o.private_key_file.or(b.private_key_file),
-        peer_public_key: o.peer_public_key.or(b.peer_public_key),
-        peer_public_key_file: o.peer_public_key_file.or(b.peer_public_key_file),
-        encrypt_fields: o.encrypt_fields.or(b.encrypt_fields),
-        padding: o.padding.or(b.padding),
-        string_to_sign: o.string_to_sign.or(b.string_to_sign),
-        event_codes: o.event_codes.or(b.event_codes),
-    }
+    merge_tables(o, b)
 }
 
-fn signer(kind: &str, template: &str, hash: &str, case: &str) -> RawSigner {
-    RawSigner {
-        kind: Some(kind.into()),
-        template: Some(template.into()),
-        hash: Some(hash.into()),
-        case: Some(case.into()),
-        ..RawSigner::default()
+/// `ours` with every key it leaves unset taken from `base`; tables in both merge the
+/// same way, key by key.
+fn merge_tables(ours: Table, mut base: Table) -> Table {
+    for (key, value) in ours {
+        let merged = match (value, base.remove(&key)) {
+            (Value::Table(o), Some(Value::Table(b))) => Value::Table(merge_tables(o, b)),
+            (o, _) => o,
+        };
+        base.insert(key, merged);
     }
+    base
+}
+
+fn signer(kind: &str, template: &str, hash: &str, case: &str) -> Table {
+    [
+        ("kind", kind),
+        ("template", template),
+        ("hash", hash),
+        ("case", case),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), Value::from(value)))
+    .collect()
+}
+
+fn kind_only(kind: &str) -> Table {
+    Table::from_iter([("kind".to_owned(), Value::from(kind))])
 }
 
 fn status_only() -> RawSuccess {
@@ -147,5 +143,33 @@ fn steps(delays: &[&str]) -> RawRetry {
     RawRetry {
         schedule: Some(delays.iter().map(|d| d.to_string()).collect()),
         ..RawRetry::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_merge_key_by_key_and_ours_win() {
+        let ours: Table = "secret = \"s\"\n[codes]\na = \"1\"\n".parse().unwrap();
+        let base: Table = "secret = \"b\"\nhash = \"md5\"\n[codes]\na = \"0\"\nb = \"2\"\n"
+            .parse()
+            .unwrap();
+        let want: Table = "secret = \"s\"\nhash = \"md5\"\n[codes]\na = \"1\"\nb = \"2\"\n"
+            .parse()
+            .unwrap();
+        assert_eq!(merge_tables(ours, base), want);
+    }
+
+    #[test]
+    fn another_kind_drops_the_presets_signer_keys() {
+        let ebuy = defaults("ebuy").unwrap().signer.unwrap();
+        let ours: Table = "kind = \"rsa\"\nprivate_key = \"k\"\n".parse().unwrap();
+        assert_eq!(merge_signer(ours.clone(), ebuy.clone()), ours);
+        let ours: Table = "secret = \"k\"\n".parse().unwrap();
+        let merged = merge_signer(ours, ebuy);
+        assert_eq!(merged["kind"].as_str(), Some("sorted-params"));
+        assert_eq!(merged["secret"].as_str(), Some("k"));
     }
 }

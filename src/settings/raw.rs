@@ -87,7 +87,9 @@ pub struct RawChannel {
     /// Send the message id as `X-Notify-Id` (default true).
     pub notify_id_header: Option<bool>,
     pub url_policy: Option<RawUrlPolicy>,
-    pub signer: Option<RawSigner>,
+    /// Read as its kind's keys only once the preset's table is merged in, since the
+    /// preset may give the kind and the channel the rest (see `signer_keys`).
+    pub signer: Option<toml::Table>,
     pub success: Option<RawSuccess>,
     pub retry: Option<RawRetry>,
 }
@@ -98,33 +100,6 @@ pub struct RawUrlPolicy {
     pub schemes: Option<Vec<String>>,
     pub hosts: Option<Vec<String>>,
     pub allow_private: Option<bool>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSigner {
-    pub kind: Option<String>,
-    pub secret: Option<String>,
-    pub secret_file: Option<PathBuf>,
-    pub template: Option<String>,
-    pub hash: Option<String>,
-    pub case: Option<String>,
-    /// The body field that carries the signature (default `sign`).
-    pub field: Option<String>,
-    /// `rsa`: our private key (PEM, PKCS#1 or PKCS#8), inline or as a file.
-    pub private_key: Option<String>,
-    pub private_key_file: Option<PathBuf>,
-    /// `rsa`: the brand's public key, for field encryption and verifying its callbacks.
-    pub peer_public_key: Option<String>,
-    pub peer_public_key_file: Option<PathBuf>,
-    /// `rsa`: JSON pointers of the fields to encrypt.
-    pub encrypt_fields: Option<Vec<String>>,
-    /// `rsa`: `pkcs1` (default) or `oaep-sha256`.
-    pub padding: Option<String>,
-    /// `rsa`: the signed string over `{timestamp}`, `{nonce}`, `{body}`.
-    pub string_to_sign: Option<String>,
-    /// `rsa`: notifyType → `X-EventCode`.
-    pub event_codes: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -187,7 +162,8 @@ pub struct RawReceiver {
     /// `shangzhan`, `em` or `yunzhimeng`: the provider's protocol.
     pub preset: Option<String>,
     pub path: Option<String>,
-    pub signer: Option<RawSigner>,
+    /// As a channel's: read as its kind's keys after the preset's table is merged in.
+    pub signer: Option<toml::Table>,
     pub publish: Option<RawPublish>,
     /// 运之盟: accepted distance of `X-Timestamp` from our clock.
     pub replay_window: Option<String>,

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::channel::not_one_of;
-use super::raw::RawSigner;
 use super::secret;
+use super::signer_keys::{self, RsaKeys, SignerKeys, SortedParamsKeys};
 use super::{invalid, relative_to, SettingsError};
 use crate::message::NotifyType;
 use crate::secret::Secret;
@@ -14,82 +14,38 @@ use crate::sign::rsa::{EncryptedFields, Padding, PrivateKey, RsaChannel, Templat
 use crate::sign::sorted_params::{Case, Hash};
 use crate::sign::{Signer, SortedParams};
 
-const KINDS: &str = "sorted-params, sorted-chars-md5, rsa";
+/// The body field that carries the signature unless `field` names another.
+const DEFAULT_FIELD: &str = "sign";
 
-/// Validates `channels.<id>.signer` (`key` is that prefix).
+/// Validates `channels.<id>.signer` (`key` is that prefix), the preset's table merged in.
 pub fn signer(
     key: &str,
-    raw: RawSigner,
+    raw: toml::Table,
     env: &HashMap<String, String>,
     base: &Path,
 ) -> Result<Signer, SettingsError> {
-    let kind = raw.kind.as_deref().unwrap_or("sorted-params");
-    if let Some((name, owners)) = foreign_key(&raw, kind) {
-        return Err(invalid(
-            format!("{key}.{name}"),
-            format!("`{name}` belongs to signer kind {owners}, not {kind}"),
-        ));
-    }
-    let field = raw.field.clone().unwrap_or_else(|| "sign".into());
-    match kind {
-        "sorted-params" => sorted_params(key, raw, env, base, field),
-        "sorted-chars-md5" => Ok(Signer::SortedChars {
+    match signer_keys::decode(key, raw)? {
+        SignerKeys::SortedParams(keys) => sorted_params(key, keys, env, base),
+        SignerKeys::SortedChars(keys) => Ok(Signer::SortedChars {
             secret: required_secret(
                 key,
                 "secret",
-                raw.secret.as_deref(),
-                raw.secret_file.as_deref(),
+                keys.secret.as_deref(),
+                keys.secret_file.as_deref(),
                 env,
                 base,
             )?,
-            field,
+            field: keys.field.unwrap_or_else(|| DEFAULT_FIELD.into()),
         }),
-        "rsa" => rsa(key, raw, env, base),
-        other => Err(not_one_of(format!("{key}.kind"), other, KINDS)),
+        SignerKeys::Rsa(keys) => rsa(key, keys, env, base),
     }
-}
-
-/// The first key set in `raw` that signer `kind` would not read, and the kinds that do: a
-/// `secret` on an `rsa` signer is a mistake to report, not a value to ignore. Unknown kinds
-/// are left to the caller.
-fn foreign_key(raw: &RawSigner, kind: &str) -> Option<(&'static str, &'static str)> {
-    const SHARED: &str = "sorted-params/sorted-chars-md5";
-    const PARAMS: &str = "sorted-params";
-    const RSA: &str = "rsa";
-    if !KINDS.split(", ").any(|k| k == kind) {
-        return None;
-    }
-    let keys = [
-        ("secret", raw.secret.is_some(), SHARED),
-        ("secret_file", raw.secret_file.is_some(), SHARED),
-        ("field", raw.field.is_some(), SHARED),
-        ("template", raw.template.is_some(), PARAMS),
-        ("hash", raw.hash.is_some(), PARAMS),
-        ("case", raw.case.is_some(), PARAMS),
-        ("private_key", raw.private_key.is_some(), RSA),
-        ("private_key_file", raw.private_key_file.is_some(), RSA),
-        ("peer_public_key", raw.peer_public_key.is_some(), RSA),
-        (
-            "peer_public_key_file",
-            raw.peer_public_key_file.is_some(),
-            RSA,
-        ),
-        ("encrypt_fields", raw.encrypt_fields.is_some(), RSA),
-        ("padding", raw.padding.is_some(), RSA),
-        ("string_to_sign", raw.string_to_sign.is_some(), RSA),
-        ("event_codes", raw.event_codes.is_some(), RSA),
-    ];
-    keys.into_iter()
-        .find(|(_, set, owners)| *set && !owners.split('/').any(|o| o == kind))
-        .map(|(name, _, owners)| (name, owners))
 }
 
 fn sorted_params(
     key: &str,
-    raw: RawSigner,
+    raw: SortedParamsKeys,
     env: &HashMap<String, String>,
     base: &Path,
-    field: String,
 ) -> Result<Signer, SettingsError> {
     let secret = required_secret(
         key,
@@ -135,13 +91,13 @@ fn sorted_params(
             hash,
             case,
         },
-        field,
+        field: raw.field.unwrap_or_else(|| DEFAULT_FIELD.into()),
     })
 }
 
 fn rsa(
     key: &str,
-    raw: RawSigner,
+    raw: RsaKeys,
     env: &HashMap<String, String>,
     base: &Path,
 ) -> Result<Signer, SettingsError> {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::raw::RawSettings;
-use super::{load_error, SettingsError, ENV_PREFIX};
+use super::{load_error, signer_keys, SettingsError, ENV_PREFIX};
 
 /// The file at `path` with the overrides in `env` applied, as serde reads it.
 pub fn read(path: &Path, env: &HashMap<String, String>) -> Result<RawSettings, SettingsError> {
@@ -33,15 +33,29 @@ pub fn read(path: &Path, env: &HashMap<String, String>) -> Result<RawSettings, S
 fn strict(text: &str) -> Result<(), SettingsError> {
     let document = toml::Deserializer::parse(text)
         .map_err(|e| SettingsError::Load(load_error::without_excerpt(&e.to_string())))?;
-    serde_path_to_error::deserialize::<_, RawSettings>(document)
-        .map(drop)
-        .map_err(|e| {
-            let why = load_error::without_excerpt(&e.inner().to_string());
-            SettingsError::Load(match e.path().to_string().as_str() {
-                "." => why,
-                key => format!("{key}: {why}"),
-            })
+    let raw = serde_path_to_error::deserialize::<_, RawSettings>(document).map_err(|e| {
+        let why = load_error::without_excerpt(&e.inner().to_string());
+        SettingsError::Load(match e.path().to_string().as_str() {
+            "." => why,
+            key => format!("{key}: {why}"),
         })
+    })?;
+    // Signer tables are typed only later, per kind, when a number there may also have
+    // come from the environment; the file's own must be text already.
+    let channels = raw
+        .channels
+        .iter()
+        .map(|(id, c)| ("channels", id, &c.signer));
+    let receivers = raw
+        .receivers
+        .iter()
+        .map(|(id, r)| ("receivers", id, &r.signer));
+    for (section, id, table) in channels.chain(receivers) {
+        if let Some(table) = table {
+            signer_keys::text_only(&format!("{section}.{id}.signer"), table)?;
+        }
+    }
+    Ok(())
 }
 
 /// The file with `overrides` on top, converted leniently by the `config` crate.
@@ -159,8 +173,10 @@ mod tests {
         let got = load("[channels.a]\nsigner = \"Hunter2\"\n", &[]).unwrap_err();
         assert!(got.contains("channels.a.signer"), "{got}");
         assert!(!got.contains("Hunter2"), "{got}");
-        let got = load("[channels.a]\nsigner = { secret = [\"Hunter2\"] }\n", &[]).unwrap_err();
-        assert!(got.contains("channels.a.signer.secret"), "{got}");
-        assert!(!got.contains("Hunter2"), "{got}");
+        let got = load("[channels.a]\nsigner = { secret = 7 }\n", &[]).unwrap_err();
+        assert!(
+            got.contains("channels.a.signer.secret: invalid type: integer"),
+            "{got}"
+        );
     }
 }

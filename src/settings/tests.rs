@@ -168,11 +168,42 @@ fn errors_name_the_channel_and_field() {
             &[],
             "channels.a.signer.padding: `padding` belongs to signer kind rsa, not sorted-params",
         ),
+        (
+            "[channels.a]\npreset = \"shangzhan\"\nsigner = { secret = \"k\", private_key = \"Hunter2\" }\n",
+            &[],
+            "channels.a.signer.private_key: `private_key` belongs to signer kind rsa, \
+             not sorted-chars-md5",
+        ),
+        (
+            "[channels.a]\nsigner = { secrte = \"Hunter2\" }\n",
+            &[],
+            "channels.a.signer.secrte: unknown field `secrte`: signer kind sorted-params takes \
+             kind, secret, secret_file, field, template, hash, case",
+        ),
+        (
+            "[channels.a]\nsigner = { secret = [\"Hunter2\"] }\n",
+            &[],
+            "channels.a.signer.secret: invalid type: sequence, expected a string",
+        ),
     ];
     for (text, env, want) in cases {
         let err = load(text, env).unwrap_err().to_string();
         assert!(err.contains(want), "{err:?} should contain {want:?}");
+        assert!(!err.contains("Hunter2"), "{err:?}");
     }
+}
+
+#[test]
+fn a_preset_gives_the_signer_kind_and_the_environment_its_secret() {
+    let s = load(
+        "[channels.a]\npreset = \"shangzhan\"\n",
+        &[("NOTIFY_BRIDGE__CHANNELS__A__SIGNER__SECRET", "123456")],
+    )
+    .unwrap();
+    let Signer::SortedChars { secret, field } = &s.channels["a"].signer else {
+        panic!("expected the shangzhan preset's sorted-chars-md5 signer")
+    };
+    assert_eq!((secret.expose(), field.as_str()), ("123456", "sign"));
 }
 
 #[test]
