@@ -64,12 +64,15 @@ pub struct RsaKeys {
 /// A signer table read as its kind's keys.
 #[derive(Debug)]
 pub enum SignerKeys {
+    /// `sorted-params`.
     SortedParams(SortedParamsKeys),
+    /// `sorted-chars-md5`.
     SortedChars(SortedCharsKeys),
+    /// `rsa`.
     Rsa(RsaKeys),
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Kind {
     SortedParams,
     SortedChars,
