@@ -43,7 +43,8 @@ impl Reader {
     }
 }
 
-/// `GET /deliveries?channelId=&notifyType=&outcome=&since=&limit=`, newest first.
+/// `GET /deliveries?channelId=&notifyType=&outcome=&since=&key=&limit=`, newest first;
+/// `key` is `name=value` (a value prefix), e.g. `orderNo=WO2025`.
 pub async fn list(
     State(state): State<AdminState>,
     Query(query): Query<HashMap<String, String>>,
@@ -144,6 +145,10 @@ fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
         "since",
         limit,
     )
+    .and_then(|f| match query.get("key") {
+        Some(key) => f.with_key(key),
+        None => Ok(f),
+    })
 }
 
 fn row(r: &AttemptRow) -> Value {

@@ -245,9 +245,8 @@ impl Report {
                 .as_ref()
                 .map(|s| s.as_str().to_owned()),
         });
-        if let Some(entry) = Entry::of(id.as_str(), attempt.number, handled, original) {
-            self.journal.record(entry);
-        }
+        let entry = Entry::of(id.as_str(), attempt.number, handled, original);
+        self.journal.record(entry);
     }
 
     /// An attempt whose connection was lost before it could be settled: nothing was acked
@@ -259,9 +258,7 @@ impl Report {
             return;
         }
         self.metrics.observe(handled);
-        let Some(mut entry) = Entry::of(id.as_str(), attempt.number, handled, None) else {
-            return;
-        };
+        let mut entry = Entry::of(id.as_str(), attempt.number, handled, None);
         if entry.outcome != JournalOutcome::Delivered {
             entry.outcome = JournalOutcome::Retry;
         }

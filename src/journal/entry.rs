@@ -24,14 +24,18 @@ pub enum JournalOutcome {
     Parked,
     /// Malformed or unroutable; parked without an HTTP attempt.
     BadInput,
+    /// Put back for later without an attempt (its channel at its limit, stalled or
+    /// paused): recorded apart from the attempts, in `journal_deferrals`.
+    Deferred,
 }
 
 impl JournalOutcome {
-    pub const ALL: [JournalOutcome; 4] = [
+    pub const ALL: [JournalOutcome; 5] = [
         JournalOutcome::Delivered,
         JournalOutcome::Retry,
         JournalOutcome::Parked,
         JournalOutcome::BadInput,
+        JournalOutcome::Deferred,
     ];
 
     /// The stored (and queried) name.
@@ -41,6 +45,7 @@ impl JournalOutcome {
             JournalOutcome::Retry => "retry",
             JournalOutcome::Parked => "parked",
             JournalOutcome::BadInput => "bad-input",
+            JournalOutcome::Deferred => "deferred",
         }
     }
 
@@ -49,16 +54,15 @@ impl JournalOutcome {
         Self::ALL.into_iter().find(|o| o.as_str() == name)
     }
 
-    /// The journal's name for what the pipeline decided; `None` for a deferral, which
-    /// made no attempt and so leaves no record.
-    pub fn of(handled: &Handled) -> Option<Self> {
-        Some(match (&handled.outcome, handled.verdict) {
-            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => return None,
+    /// The journal's name for what the pipeline decided.
+    pub fn of(handled: &Handled) -> Self {
+        match (&handled.outcome, handled.verdict) {
+            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => JournalOutcome::Deferred,
             (Outcome::Bad(_), _) => JournalOutcome::BadInput,
             (Outcome::Delivered { .. }, _) | (_, Verdict::Ack) => JournalOutcome::Delivered,
             (_, Verdict::RetryIn { .. }) => JournalOutcome::Retry,
             (_, Verdict::Park) => JournalOutcome::Parked,
-        })
+        }
     }
 }
 
@@ -100,17 +104,17 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The record of one handled message; `None` for a deferral (no attempt was made).
+    /// The record of one handled message (a deferral too: no attempt, but counted).
     /// `original` is kept on the first attempt so the message can be replayed later.
     pub fn of(
         message_id: &str,
         attempt: u32,
         handled: &Handled,
         original: Option<Original>,
-    ) -> Option<Self> {
-        let outcome = JournalOutcome::of(handled)?;
+    ) -> Self {
+        let outcome = JournalOutcome::of(handled);
         let sent = handled.sent.as_ref();
-        Some(Entry {
+        Entry {
             message_id: message_id.to_owned(),
             channel: handled.channel.clone(),
             notify_type: handled.notify_type,
@@ -123,7 +127,7 @@ impl Entry {
             outcome,
             at_ms: now_ms(),
             message: original,
-        })
+        }
     }
 
     /// Cuts the free-text fields to their limits and drops an oversized original, so a
@@ -227,13 +231,10 @@ mod tests {
         let cases = [
             (
                 handled(Outcome::Delivered { status: 200 }, Verdict::Ack),
-                Some(JournalOutcome::Delivered),
+                JournalOutcome::Delivered,
             ),
-            (handled(failed(), retry), Some(JournalOutcome::Retry)),
-            (
-                handled(failed(), Verdict::Park),
-                Some(JournalOutcome::Parked),
-            ),
+            (handled(failed(), retry), JournalOutcome::Retry),
+            (handled(failed(), Verdict::Park), JournalOutcome::Parked),
             (
                 handled(
                     Outcome::Deferred,
@@ -242,14 +243,14 @@ mod tests {
                         wait: Duration::from_secs(1),
                     },
                 ),
-                None,
+                JournalOutcome::Deferred,
             ),
             (
                 handled(
                     Outcome::Bad(crate::parse::BadInput::UnknownChannel("x".into())),
                     Verdict::Park,
                 ),
-                Some(JournalOutcome::BadInput),
+                JournalOutcome::BadInput,
             ),
         ];
         for (handled, expected) in cases {

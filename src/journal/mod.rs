@@ -9,12 +9,15 @@
 //!   older than the retention.
 //! - [`JournalReader`] answers the admin API and CLI from its own small pool.
 //!
-//! Files: `entry` (what is recorded), `target` (the parsed URL), `store` (either backend),
+//! Files: `entry` (what is recorded), `keys` (business keys taken from bizContent), `target` (the parsed URL), `store` (either backend),
 //! `sqlite`/`postgres` (what differs between them), `migrate` (embedded schema steps),
-//! `query` (filters, rows, shared SQL), `writer` (the background task).
+//! `query` (filters, rows, shared SQL), `overview` (the console's
+//! figures), `writer` (the background task).
 
 mod entry;
+mod keys;
 mod migrate;
+mod overview;
 mod postgres;
 mod query;
 mod sqlite;
@@ -23,6 +26,8 @@ mod target;
 mod writer;
 
 pub use entry::{Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
+pub use keys::{Key, KeyError, KeySpec, DEFAULT_KEYS};
+pub use overview::{ChannelFigures, ParkedCount, LATENCY_SAMPLE};
 pub use query::{AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
 pub use target::{JournalUrl, UrlError};
 
@@ -99,6 +104,7 @@ impl Journal {
             settings.retention,
             Arc::clone(&stats),
             stop.clone(),
+            settings.keys.clone(),
         );
         let handle = tokio::spawn(writer.run());
         let task = JournalTask {
@@ -208,6 +214,24 @@ impl JournalReader {
     /// The original queue message, for replay; `None` when it was never stored or pruned.
     pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, JournalError> {
         self.store.message(message_id).await
+    }
+
+    /// Each channel's figures since `since_ms`, for the console.
+    pub async fn channels(
+        &self,
+        since_ms: u64,
+    ) -> Result<std::collections::BTreeMap<String, ChannelFigures>, JournalError> {
+        overview::channels(&self.store, since_ms).await
+    }
+
+    /// What the journal says sits in the parking lot, per channel and reason.
+    pub async fn parked(&self) -> Result<Vec<ParkedCount>, JournalError> {
+        overview::parked(&self.store).await
+    }
+
+    /// How often one message was deferred, and when last (epoch milliseconds).
+    pub async fn deferrals(&self, message_id: &str) -> Result<(u64, Option<u64>), JournalError> {
+        overview::deferrals(&self.store, message_id).await
     }
 
     /// Closes the pool's connections.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::RawJournal;
 use super::{duration, expand_env, invalid, SettingsError};
-use crate::journal::JournalUrl;
+use crate::journal::{JournalUrl, KeySpec};
 
 const DEFAULT_URL: &str = "sqlite://notify-bridge.db";
 /// Entries waiting for the writer, at most; beyond that new ones are dropped and counted.
@@ -22,6 +22,8 @@ pub struct JournalSettings {
     pub retention: Duration,
     /// Capacity of the buffer between `record` and the writer, in entries.
     pub buffer: usize,
+    /// The business keys indexed for each message (channels' own included).
+    pub keys: KeySpec,
 }
 
 /// Validates `[journal]`; `${ENV}` references in the URL are expanded first.
@@ -47,10 +49,13 @@ pub(super) fn build(
             format!("must be 1 to {MAX_BUFFER} entries"),
         ));
     }
+    let keys =
+        KeySpec::new(raw.keys.as_ref()).map_err(|e| invalid("journal.keys", e.to_string()))?;
     Ok(JournalSettings {
         url,
         retention,
         buffer,
+        keys,
     })
 }
 
@@ -63,6 +68,7 @@ mod tests {
             url: url.map(Into::into),
             retention: retention.map(Into::into),
             buffer,
+            keys: None,
         }
     }
 
