@@ -10,11 +10,13 @@
 //! `stats` and `report` (figures), `child` (consumer processes, /proc), `config` (the
 //! bridge's TOML), `openssl` (the RSA yardstick), `passthrough` (the baseline consumer),
 //! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
-//! per message under each ack pattern, without the bridge).
+//! per message under each ack pattern, without the bridge), `keys` (the journal's
+//! business-key extraction).
 
 mod acks;
 mod child;
 mod config;
+mod keys;
 mod load;
 mod noisy;
 mod openssl;
@@ -51,6 +53,8 @@ enum Mode {
     Prepare(prepare::Args),
     /// The broker's CPU per message under each ack pattern, without the bridge.
     Acks(acks::Args),
+    /// Time the journal's business-key extraction of one message.
+    Keys(keys::Args),
 }
 
 #[tokio::main]
@@ -60,6 +64,7 @@ async fn main() -> ExitCode {
         Some(Mode::Passthrough(args)) => passthrough::run(args).await,
         Some(Mode::Prepare(args)) => prepare::run(args),
         Some(Mode::Acks(args)) => acks::run(args).await,
+        Some(Mode::Keys(args)) => keys::run(args),
         None => run::bench(cli.opts).await,
     };
     match result {

@@ -32,7 +32,7 @@ impl Reader {
         })
     }
 
-    async fn get(&self) -> Result<&JournalReader, Response> {
+    pub(super) async fn get(&self) -> Result<&JournalReader, Response> {
         self.reader
             .get_or_try_init(|| JournalReader::open(&self.url))
             .await
@@ -89,23 +89,8 @@ pub async fn one(State(state): State<AdminState>, Path(id): Path<String>) -> Res
 /// the journal's original, else its parked copy — and take its parked copies out of the
 /// parking lot, so a later `dead replay` does not deliver it again.
 pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    // A journal that is down must not stop a replay the parking lot can serve.
-    let stored = match state.journal.get().await {
-        Ok(reader) => reader.message(&id).await.unwrap_or_else(|e| {
-            warn!(error = %e, "journal query failed; replaying from the parking lot");
-            None
-        }),
-        Err(_) => None,
-    };
-    let original = stored.map(|stored| {
-        let mut properties = BasicProperties::default().with_message_id(id.as_str().into());
-        if let Some(ct) = &stored.content_type {
-            properties = properties.with_content_type(ct.as_str().into());
-        }
-        (stored.body, properties)
-    });
     let settings = Arc::clone(&state.live.current().settings);
-    match parking_lot::replay_id(&settings.broker, &id, original).await {
+    match replay_by_id(&state, &id).await {
         Ok(Some(done)) => Json(json!({
             "replayed": id,
             "queue": settings.broker.queue,
@@ -126,6 +111,31 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
                 .into_response()
         }
     }
+}
+
+/// Re-publishes message `id` for a fresh schedule (the journal's original, else its
+/// parked copy) and takes its parked copies out of the lot; `None` when there is neither.
+pub(super) async fn replay_by_id(
+    state: &AdminState,
+    id: &str,
+) -> Result<Option<parking_lot::ReplayedId>, crate::consume::BrokerError> {
+    // A journal that is down must not stop a replay the parking lot can serve.
+    let stored = match state.journal.get().await {
+        Ok(reader) => reader.message(id).await.unwrap_or_else(|e| {
+            warn!(error = %e, "journal query failed; replaying from the parking lot");
+            None
+        }),
+        Err(_) => None,
+    };
+    let original = stored.map(|stored| {
+        let mut properties = BasicProperties::default().with_message_id(id.into());
+        if let Some(ct) = &stored.content_type {
+            properties = properties.with_content_type(ct.as_str().into());
+        }
+        (stored.body, properties)
+    });
+    let settings = Arc::clone(&state.live.current().settings);
+    parking_lot::replay_id(&settings.broker, id, original).await
 }
 
 fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {

@@ -1,5 +1,5 @@
-//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, and the delivery
-//! journal under `/deliveries`.
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, the delivery
+//! journal under `/deliveries`, and the operator console under `/ui` (`console/`).
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
@@ -24,6 +24,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Secret;
 
+mod console;
 mod deliveries;
 
 pub use deliveries::Reader;
@@ -63,6 +64,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(protected)
+        .merge(console::routes(&state))
         .with_state(state);
     let stopped = async move { shutdown.cancelled().await };
     listener::serve("admin", listener, app, limits, stopped).await;

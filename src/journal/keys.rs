@@ -190,7 +190,7 @@ struct Whale {
 
 /// `bizContent` as a JSON value, whether it was sent as an object or as JSON text, in a
 /// `whaleMessage` that is JSON text (as WHALE sends it) or an object.
-fn biz_content(body: &[u8]) -> Option<Value> {
+pub fn biz_content(body: &[u8]) -> Option<Value> {
     let biz = match serde_json::from_slice::<Queued>(body).ok()?.whale? {
         Value::String(text) => serde_json::from_str::<Whale>(&text).ok()?.biz?,
         Value::Object(mut whale) => whale.remove("bizContent")?,

@@ -9,13 +9,15 @@
 //!   older than the retention.
 //! - [`JournalReader`] answers the admin API and CLI from its own small pool.
 //!
-//! Files: `entry` (what is recorded), `keys` (business keys taken from bizContent), `target` (the parsed URL), `store` (either backend),
+//! Files: `entry` (what is recorded), `keys` (business keys taken from bizContent), `mask`
+//! (voucher secrets hidden where a message is shown), `target` (the parsed URL), `store` (either backend),
 //! `sqlite`/`postgres` (what differs between them), `migrate` (embedded schema steps),
 //! `query` (filters, rows, shared SQL), `overview` (the console's
 //! figures), `writer` (the background task).
 
 mod entry;
 mod keys;
+mod mask;
 mod migrate;
 mod overview;
 mod postgres;
@@ -26,7 +28,8 @@ mod target;
 mod writer;
 
 pub use entry::{Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
-pub use keys::{Key, KeyError, KeySpec, DEFAULT_KEYS};
+pub use keys::{biz_content, Key, KeyError, KeySpec, DEFAULT_KEYS};
+pub use mask::{hide, Mask, MaskError, DEFAULT_MASK, MASK};
 pub use overview::{ChannelFigures, ParkedCount, LATENCY_SAMPLE};
 pub use query::{AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
 pub use target::{JournalUrl, UrlError};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::RawJournal;
 use super::{duration, expand_env, invalid, SettingsError};
-use crate::journal::{JournalUrl, KeySpec};
+use crate::journal::{JournalUrl, KeySpec, Mask};
 
 const DEFAULT_URL: &str = "sqlite://notify-bridge.db";
 /// Entries waiting for the writer, at most; beyond that new ones are dropped and counted.
@@ -24,6 +24,8 @@ pub struct JournalSettings {
     pub buffer: usize,
     /// The business keys indexed for each message (channels' own included).
     pub keys: KeySpec,
+    /// The secret fields masked in the console, the admin API and logs.
+    pub mask: Mask,
 }
 
 /// Validates `[journal]`; `${ENV}` references in the URL are expanded first.
@@ -51,11 +53,18 @@ pub(super) fn build(
     }
     let keys =
         KeySpec::new(raw.keys.as_ref()).map_err(|e| invalid("journal.keys", e.to_string()))?;
+    let mask = match &raw.mask {
+        Some(pointers) => {
+            Mask::new(pointers).map_err(|e| invalid("journal.mask", e.to_string()))?
+        }
+        None => Mask::default(),
+    };
     Ok(JournalSettings {
         url,
         retention,
         buffer,
         keys,
+        mask,
     })
 }
 
@@ -69,6 +78,7 @@ mod tests {
             retention: retention.map(Into::into),
             buffer,
             keys: None,
+            mask: None,
         }
     }
 

@@ -67,6 +67,8 @@ pub struct RawJournal {
     pub buffer: Option<usize>,
     /// Business keys to index: `name = "/json/pointer"` into each message's bizContent.
     pub keys: Option<BTreeMap<String, String>>,
+    /// Secret fields (JSON pointers into bizContent) masked wherever a message is shown.
+    pub mask: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

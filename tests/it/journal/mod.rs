@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use notify_bridge::clock::now_ms;
 use notify_bridge::journal::{
-    Entry, Journal, JournalOutcome, JournalReader, JournalUrl, KeySpec, Original,
+    Entry, Journal, JournalOutcome, JournalReader, JournalUrl, KeySpec, Mask, Original,
 };
 use notify_bridge::message::NotifyType;
 use notify_bridge::settings::JournalSettings;
@@ -41,6 +41,7 @@ pub fn settings(url: &str, buffer: usize) -> JournalSettings {
         retention: Duration::from_secs(7 * 24 * 3600),
         buffer,
         keys: KeySpec::default(),
+        mask: Mask::default(),
     }
 }
 
