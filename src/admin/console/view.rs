@@ -33,7 +33,9 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    // Not `no-referrer`: with it a browser sends `Origin: null` on every POST, and the
+    // Origin check could not tell the console's own forms from anyone else's.
+    ("referrer-policy", "same-origin"),
     ("cache-control", "no-store"),
 ];
 
@@ -75,6 +77,8 @@ impl View {
         name: &str,
         context: impl Serialize,
     ) -> Response {
+        // Every page's forms post the session's CSRF token back.
+        let context = minijinja::context! { csrf => csrf, ..Value::from_serialize(&context) };
         let body = match self.fragment(name, context) {
             Ok(body) => body,
             Err(response) => return response,
