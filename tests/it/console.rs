@@ -96,7 +96,7 @@ impl Driver {
             json!({
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=zh-CN"],
+                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=zh-CN"],
             }),
         );
         ClientBuilder::rustls()
