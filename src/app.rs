@@ -86,6 +86,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));
+    let pauses = tokio::spawn(crate::channel_pause::watch(
+        live.current().settings.journal.url.clone(),
+        Arc::clone(live.pauses()),
+        stop.clone(),
+    ));
     let consumer = Consumer::new(Arc::clone(&live), metrics, journal);
     let trigger = stop.clone();
     let watch = async move {
@@ -114,6 +119,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     hangups.abort();
     depth.abort();
     summary.abort();
+    pauses.abort();
     if let Some(task) = inbound {
         drain_inbound(task, grace).await;
     }

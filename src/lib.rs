@@ -28,6 +28,7 @@
 pub mod admin;
 pub mod app;
 pub mod channel;
+pub mod channel_pause;
 pub mod clock;
 pub mod consume;
 pub mod deliver;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
+use crate::channel_pause::Pauses;
 use crate::consume::broker::{self, BrokerError};
 use crate::consume::endpoints;
 use crate::deliver::Sender;
@@ -34,14 +35,19 @@ pub enum ReloadError {
 pub struct Live {
     current: ArcSwap<Current>,
     sender: Sender,
+    /// Paused channels, obeyed by every pipeline this builds.
+    pauses: Arc<Pauses>,
     /// The node consumed from (`host:port`), while consuming.
     consuming: Mutex<Option<String>>,
 }
 
 impl Live {
     pub fn new(settings: Settings, sender: Sender) -> Self {
-        let pipeline = Arc::new(Pipeline::new(&settings, sender.clone()));
+        let pauses = Arc::<Pauses>::default();
+        let pipeline =
+            Arc::new(Pipeline::new(&settings, sender.clone()).with_pauses(Arc::clone(&pauses)));
         Self {
+            pauses,
             current: ArcSwap::from_pointee(Current {
                 settings: Arc::new(settings),
                 pipeline,
@@ -54,6 +60,11 @@ impl Live {
     /// What is running now; hold the `Arc` for as long as one message is being handled.
     pub fn current(&self) -> Arc<Current> {
         self.current.load_full()
+    }
+
+    /// The paused channels every pipeline obeys.
+    pub fn pauses(&self) -> &Arc<Pauses> {
+        &self.pauses
     }
 
     /// Whether the consumer is connected and consuming (for `/readyz`).
@@ -104,7 +115,9 @@ impl Live {
         let channel = broker::confirm_channel(&connection).await?;
         broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;
-        let pipeline = Arc::new(Pipeline::new(&new, self.sender.clone()));
+        let pipeline = Arc::new(
+            Pipeline::new(&new, self.sender.clone()).with_pauses(Arc::clone(&self.pauses)),
+        );
         let channels = new.channels.len();
         self.current.store(Arc::new(Current {
             settings: Arc::new(new),

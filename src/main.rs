@@ -46,6 +46,8 @@ enum Command {
     Publish(cli::publish::Args),
     /// List, replay or purge the parking lot.
     Dead(cli::dead::Args),
+    /// Pause or resume a channel's deliveries, or list the paused ones.
+    Channel(cli::channel::Args),
     /// Show the delivery journal: attempts by channel, type, outcome, time or message id.
     Deliveries(cli::deliveries::Args),
     /// Every preset live against RabbitMQ and a receiver here that checks each callback.
@@ -122,6 +124,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::SendTest(args) => cli::send_test::run(args).await,
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
+        Command::Channel(args) => cli::channel::run(args).await,
         Command::Deliveries(args) => cli::deliveries::run(args).await,
         Command::Demo(args) => cli::demo::run(args).await,
     }

@@ -168,7 +168,7 @@ impl Metrics {
         let console = Family::<ConsoleAction, Counter>::default();
         registry.register(
             "console_actions",
-            "Operator console actions by action (login, logout, replay, replay_all, pause, resume) and result (ok, refused, failed)",
+            "Operator actions from the console and the admin API, by action (login, logout, replay, replay_all, pause, resume, post) and result (ok, refused, failed)",
             console.clone(),
         );
         Self {

@@ -1,5 +1,5 @@
 //! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, the delivery
-//! journal under `/deliveries`, and the operator console under `/ui` (`console/`).
+//! journal under `/deliveries`, pausing channels under `/channels`, and the operator console under `/ui` (`console/`).
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
@@ -24,6 +24,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::settings::Secret;
 
+mod channels;
 mod console;
 mod deliveries;
 
@@ -59,6 +60,9 @@ pub async fn serve(
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::one))
         .route("/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/channels/paused", get(channels::paused))
+        .route("/channels/{id}/pause", post(channels::pause))
+        .route("/channels/{id}/resume", post(channels::resume))
         .route_layer(middleware::from_fn_with_state(state.clone(), bearer));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

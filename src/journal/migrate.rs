@@ -23,6 +23,11 @@ pub(super) const SQLITE: &[Migration] = &[
         name: "keys and deferrals",
         sql: include_str!("../../migrations/sqlite/0002_keys_and_deferrals.sql"),
     },
+    Migration {
+        version: 3,
+        name: "channel pauses",
+        sql: include_str!("../../migrations/sqlite/0003_channel_pauses.sql"),
+    },
 ];
 
 pub(super) const POSTGRES: &[Migration] = &[
@@ -35,6 +40,11 @@ pub(super) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "keys and deferrals",
         sql: include_str!("../../migrations/postgres/0002_keys_and_deferrals.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "channel pauses",
+        sql: include_str!("../../migrations/postgres/0003_channel_pauses.sql"),
     },
 ];
 
@@ -79,7 +89,7 @@ mod tests {
     #[test]
     fn only_unapplied_steps_run_in_order() {
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
-        assert!(pending(SQLITE, &[1, 2]).is_empty());
+        assert!(pending(SQLITE, &[1, 2, 3]).is_empty());
         assert_eq!(pending(SQLITE, &[1])[0].version, 2);
     }
 }

@@ -13,13 +13,14 @@
 //! (voucher secrets hidden where a message is shown), `target` (the parsed URL), `store` (either backend),
 //! `sqlite`/`postgres` (what differs between them), `migrate` (embedded schema steps),
 //! `query` (filters, rows, shared SQL), `overview` (the console's
-//! figures), `writer` (the background task).
+//! figures), `pauses` (paused channels), `writer` (the background task).
 
 mod entry;
 mod keys;
 mod mask;
 mod migrate;
 mod overview;
+mod pauses;
 mod postgres;
 mod query;
 mod sqlite;
@@ -235,6 +236,21 @@ impl JournalReader {
     /// How often one message was deferred, and when last (epoch milliseconds).
     pub async fn deferrals(&self, message_id: &str) -> Result<(u64, Option<u64>), JournalError> {
         overview::deferrals(&self.store, message_id).await
+    }
+
+    /// Every paused channel and since when (epoch milliseconds).
+    pub async fn paused_channels(&self) -> Result<Vec<(String, u64)>, JournalError> {
+        pauses::list(&self.store).await
+    }
+
+    /// Pauses `channel` for every replica sharing this journal; false when it already was.
+    pub async fn pause(&self, channel: &str) -> Result<bool, JournalError> {
+        pauses::pause(&self.store, channel, crate::clock::now_ms()).await
+    }
+
+    /// Resumes `channel`; false when it was not paused.
+    pub async fn resume(&self, channel: &str) -> Result<bool, JournalError> {
+        pauses::resume(&self.store, channel).await
     }
 
     /// Closes the pool's connections.

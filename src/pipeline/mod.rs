@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
+use crate::channel_pause::Pauses;
 use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
@@ -57,6 +58,8 @@ pub struct Pipeline {
     /// idle between one signature and the next, which measured 35% slower
     /// (bench/FINDINGS.md).
     signing: Arc<Semaphore>,
+    /// Channels an operator paused: their messages are deferred before any attempt.
+    pauses: Arc<Pauses>,
 }
 
 impl Pipeline {
@@ -76,7 +79,15 @@ impl Pipeline {
             sender,
             max_message_bytes: settings.broker.max_message_bytes,
             signing: Arc::new(Semaphore::new(2 * cores())),
+            pauses: Arc::default(),
         }
+    }
+
+    /// Obeys `pauses` (shared with the task that keeps them current) instead of its own
+    /// empty set.
+    pub fn with_pauses(mut self, pauses: Arc<Pauses>) -> Self {
+        self.pauses = pauses;
+        self
     }
 
     /// Parses, routes, formats and signs: everything short of sending.
@@ -207,6 +218,9 @@ impl Pipeline {
                 sent,
             }
         };
+        if self.pauses.is_paused(&channel.id) {
+            return Some(handled(Outcome::Deferred, None));
+        }
         // The slot is taken before signing: a message that is then deferred costs no
         // signature, and a signed one goes out at once, its timestamp fresh.
         let ready = async {

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
-use crate::support::process::Reaped;
+use crate::support::process::{bridge_cli, Reaped};
 use crate::support::receiver::Receiver;
 use crate::support::{amqp_url, eventually, unique_queue, Bridge};
 
@@ -337,6 +337,70 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     let next = text_of(&browser, "#next").await;
     assert!(next.contains("Delivered"), "{next}");
     assert_eq!(broker.depth(&format!("{queue}.dead")).await, 0);
+
+    // Paused from the console, the channel's messages wait unattempted (deferred, not
+    // parked); the CLI resumes it, and the waiting message is delivered.
+    browser.goto(&format!("{base}/ui/channels")).await.unwrap();
+    browser
+        .find(Locator::Css(
+            "form[action='/ui/channels/shop/pause'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = text_of(&browser, "#live .state.paused").await;
+    assert!(state.contains("paused"), "{state}");
+    shot(&browser, "channels-paused").await;
+    broker
+        .publish(
+            &queue,
+            flaky.as_bytes(),
+            Some("console-paused"),
+            Some("application/json"),
+        )
+        .await;
+    let deferrals_of = |id: &'static str| {
+        let url = url.clone();
+        async move {
+            let reader = JournalReader::open(&url).await.unwrap();
+            let found = (
+                reader.deferrals(id).await.unwrap().0,
+                reader.attempts(id).await.unwrap().len(),
+            );
+            reader.close().await;
+            found
+        }
+    };
+    eventually(
+        PATIENCE,
+        "the paused channel's message deferred",
+        || async { deferrals_of("console-paused").await.0 >= 1 },
+    )
+    .await;
+    assert_eq!(
+        deferrals_of("console-paused").await.1,
+        0,
+        "no attempt while paused"
+    );
+    assert_eq!(
+        broker.depth(&format!("{queue}.dead")).await,
+        0,
+        "nothing parked"
+    );
+    let resumed = bridge_cli(&[
+        "channel",
+        "resume",
+        "shop",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    assert!(resumed.contains("resumed shop"), "{resumed}");
+    eventually(PATIENCE, "delivered once resumed", || async {
+        outcome_of("console-paused").await == Some(JournalOutcome::Delivered)
+    })
+    .await;
 
     // A form posted from elsewhere, or without its CSRF token, moves nothing.
     let http = reqwest::Client::new();

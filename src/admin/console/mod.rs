@@ -53,6 +53,7 @@ pub fn routes(state: &AdminState) -> Router<AdminState> {
         .route("/ui/assets/console.js", get(js))
         .route("/ui/channels", get(pages::channels))
         .route("/ui/channels/live", get(pages::channels_live))
+        .route("/ui/channels/{id}/{action}", post(pages::pause_or_resume))
         .route("/ui/search", get(pages::search))
         .route("/ui/delivery/{id}", get(pages::delivery))
         .route("/ui/parked", get(pages::parked))

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::view::html_response;
 use super::{record, refused, Console, Session};
+use crate::admin::channels::set_paused;
 use crate::admin::deliveries::replay_by_id;
 use crate::admin::AdminState;
 use crate::clock::now_ms;
@@ -109,7 +110,10 @@ async fn live(
         let f = figures.get(id).cloned().unwrap_or_default();
         let h = health.get(id);
         let stalled = h.is_some_and(|h| h.stalled);
-        let (state, state_label) = if stalled {
+        let paused = state.live.pauses().is_paused(id);
+        let (state, state_label) = if paused {
+            ("paused", "已暂停 paused")
+        } else if stalled {
             ("stalled", "停滞 stalled")
         } else {
             ("healthy", "正常 healthy")
@@ -119,7 +123,7 @@ async fn live(
             id: id.clone(),
             state,
             state_label,
-            paused: false,
+            paused,
             delivered: f.delivered,
             retried: f.retried,
             deferred: f.deferred,
@@ -160,7 +164,7 @@ async fn live(
             journal_error,
             now => utc(now_ms()),
             csrf => &session.csrf,
-            can_pause => false,
+            can_pause => true,
         },
     )
 }
@@ -890,6 +894,48 @@ pub async fn replay_matching(
                     )
                 }
             }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /ui/channels/{id}/pause` and `/resume`.
+pub async fn pause_or_resume(
+    State(state): State<AdminState>,
+    Extension(console): Extension<Arc<Console>>,
+    Extension(session): Extension<Session>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let (pause, action) = match action.as_str() {
+        "pause" => (true, "pause"),
+        "resume" => (false, "resume"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if !session.csrf_ok(&form.csrf) {
+        record(&state, peer, action, "refused", &id);
+        return refused(StatusCode::FORBIDDEN, "stale form; reload the page");
+    }
+    match set_paused(&state, &id, pause).await {
+        Ok(_) => {
+            record(&state, peer, action, "ok", &id);
+            Redirect::to("/ui/channels").into_response()
+        }
+        Err(e) => {
+            record(&state, peer, action, "failed", &id);
+            notice(
+                &console,
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "操作失败 Not done",
+                e.to_string(),
+                "/ui/channels",
+            )
         }
     }
 }
