@@ -44,6 +44,7 @@ pub mod message;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
+pub mod removed_channels;
 pub mod retry;
 pub mod schema;
 pub mod settings;

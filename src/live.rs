@@ -115,6 +115,23 @@ impl Live {
         let channel = broker::confirm_channel(&connection).await?;
         broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;
+        let removed = old
+            .settings
+            .channels
+            .keys()
+            .any(|c| !new.channels.contains_key(c));
+        if removed {
+            match crate::removed_channels::waiting(&new).await {
+                Ok(waiting) => {
+                    for line in crate::removed_channels::describe(&waiting) {
+                        warn!("{line}");
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot count the messages waiting for removed channels")
+                }
+            }
+        }
         let pipeline = Arc::new(
             Pipeline::new(&new, self.sender.clone()).with_pauses(Arc::clone(&self.pauses)),
         );

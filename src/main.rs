@@ -108,6 +108,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 settings.channels.len(),
                 names(settings.channels.keys().collect())
             );
+            // Only when the journal can be read from here: a config is checked on machines
+            // that have no access to the production database too.
+            match notify_bridge::removed_channels::waiting(&settings).await {
+                Ok(waiting) => {
+                    for line in notify_bridge::removed_channels::describe(&waiting) {
+                        println!("warning: {line}");
+                    }
+                }
+                Err(e) => println!("(messages waiting for removed channels not counted: {e})"),
+            }
             let receivers = &settings.inbound.receivers;
             if !receivers.is_empty() {
                 println!(

@@ -238,6 +238,12 @@ impl JournalReader {
         overview::deferrals(&self.store, message_id).await
     }
 
+    /// Per channel, how many messages the journal says will come back (their last record
+    /// a retry or a deferral): what waits in the retry and deferral queues.
+    pub async fn waiting(&self) -> Result<std::collections::BTreeMap<String, u64>, JournalError> {
+        overview::waiting(&self.store).await
+    }
+
     /// Every paused channel and since when (epoch milliseconds).
     pub async fn paused_channels(&self) -> Result<Vec<(String, u64)>, JournalError> {
         pauses::list(&self.store).await

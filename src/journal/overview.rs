@@ -61,6 +61,21 @@ const PARKED_SQL: &str = "SELECT channel, outcome, COUNT(*) AS n FROM journal_at
     (SELECT 1 FROM journal_attempts b WHERE b.message_id = a.message_id AND b.id > a.id) \
     GROUP BY channel, outcome";
 
+/// Messages whose last record says they will come back: a retry, or a deferral after their
+/// last attempt. They sit in a retry or deferral queue (or are being handled).
+const WAITING_SQL: &str = "SELECT channel, COUNT(*) AS n FROM journal_attempts a \
+    WHERE outcome = 'retry' AND NOT EXISTS \
+    (SELECT 1 FROM journal_attempts b WHERE b.message_id = a.message_id AND b.id > a.id) \
+    AND NOT EXISTS (SELECT 1 FROM journal_deferrals d \
+    WHERE d.message_id = a.message_id AND d.at_ms > a.at_ms) \
+    GROUP BY channel \
+    UNION ALL SELECT channel, COUNT(DISTINCT message_id) AS n FROM journal_deferrals d \
+    WHERE NOT EXISTS (SELECT 1 FROM journal_attempts b \
+    WHERE b.message_id = d.message_id AND b.at_ms >= d.at_ms) \
+    AND NOT EXISTS (SELECT 1 FROM journal_deferrals e \
+    WHERE e.message_id = d.message_id AND e.id > d.id) \
+    GROUP BY channel";
+
 const DEFERRALS_SQL: &str = "SELECT COUNT(*) AS n, MAX(at_ms) AS last FROM journal_deferrals \
     WHERE message_id = $1";
 
@@ -159,6 +174,21 @@ pub(super) async fn parked(store: &Store) -> Result<Vec<ParkedCount>, JournalErr
             count: u64::try_from(n).unwrap_or_default(),
         })
         .collect())
+}
+
+/// Per channel, how many messages the journal says are waiting to come back.
+pub(super) async fn waiting(store: &Store) -> Result<BTreeMap<String, u64>, JournalError> {
+    let counts: Vec<(Option<String>, i64)> = rows!(store, WAITING_SQL, &[], |r| Ok((
+        r.try_get("channel")?,
+        r.try_get("n")?
+    )));
+    let mut waiting = BTreeMap::new();
+    for (channel, n) in counts {
+        if let Some(channel) = channel {
+            *waiting.entry(channel).or_default() += u64::try_from(n).unwrap_or_default();
+        }
+    }
+    Ok(waiting)
 }
 
 /// How often one message was deferred, and when last (epoch milliseconds).

@@ -92,3 +92,46 @@ pub async fn keys_find_every_attempt(url: &str) {
     );
     reader.close().await;
 }
+
+/// `check-config` counts, from the journal, the messages waiting for a channel the new
+/// configuration drops: they would be parked as unknown-channel when they come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_counts_messages_waiting_for_a_removed_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let url = format!("sqlite://{}", db.display());
+    let (journal, task) = Journal::start(&settings(&url, 100));
+    let at = now_ms();
+    // "gone": one message waiting for a retry, one deferred; one delivered (not waiting).
+    let mut retried = entry("w1", at);
+    retried.channel = Some("gone".into());
+    retried.outcome = JournalOutcome::Retry;
+    journal.record(retried);
+    let mut deferred = entry("w2", at);
+    deferred.channel = Some("gone".into());
+    deferred.outcome = JournalOutcome::Deferred;
+    journal.record(deferred);
+    let mut done = entry("w3", at);
+    done.channel = Some("gone".into());
+    journal.record(done);
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
+
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[journal]\nurl = \"{url}\"\n\n[channels.shop]\napp_id = \"A\"\nsigner = {{ secret = \"s\" }}\n"
+        ),
+    )
+    .unwrap();
+    let out = crate::support::process::bridge_cli(&[
+        "check-config",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.contains("config OK"), "{out}");
+    assert!(
+        out.contains("warning: 2 message(s) wait for channel `gone`"),
+        "{out}"
+    );
+}
