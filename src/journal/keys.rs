@@ -196,6 +196,16 @@ pub fn biz_content(body: &[u8]) -> Option<Value> {
         Value::Object(mut whale) => whale.remove("bizContent")?,
         _ => return None,
     };
+    parsed(biz)
+}
+
+/// `bizContent` of a `whaleMessage` given as its JSON text.
+pub fn biz_of_whale(whale: &str) -> Option<Value> {
+    parsed(serde_json::from_str::<Whale>(whale).ok()?.biz?)
+}
+
+/// `bizContent` sent as JSON text is parsed; an object is taken as it is.
+fn parsed(biz: Value) -> Option<Value> {
     match biz {
         Value::String(text) => serde_json::from_str(&text).ok(),
         other => Some(other),

@@ -29,7 +29,7 @@ mod target;
 mod writer;
 
 pub use entry::{Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
-pub use keys::{biz_content, Key, KeyError, KeySpec, DEFAULT_KEYS};
+pub use keys::{biz_content, biz_of_whale, Key, KeyError, KeySpec, DEFAULT_KEYS};
 pub use mask::{hide, Mask, MaskError, DEFAULT_MASK, MASK};
 pub use overview::{ChannelFigures, ParkedCount, LATENCY_SAMPLE};
 pub use query::{AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};

@@ -22,6 +22,7 @@ use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::channel_pause::Pauses;
+use crate::journal::{biz_of_whale, hide, Mask};
 use crate::deliver::{SendError, Sender, UrlRefused};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
@@ -60,6 +61,9 @@ pub struct Pipeline {
     signing: Arc<Semaphore>,
     /// Channels an operator paused: their messages are deferred before any attempt.
     pauses: Arc<Pauses>,
+    /// Voucher secrets hidden in a failed attempt's error and answer, before they are
+    /// logged, journalled or written into the parking lot.
+    mask: Mask,
 }
 
 impl Pipeline {
@@ -80,6 +84,7 @@ impl Pipeline {
             max_message_bytes: settings.broker.max_message_bytes,
             signing: Arc::new(Semaphore::new(2 * cores())),
             pauses: Arc::default(),
+            mask: settings.journal.mask.clone(),
         }
     }
 
@@ -258,7 +263,7 @@ impl Pipeline {
         let url = prepared.request.url.to_string();
         let started = Instant::now();
         let allow_private = channel.url_policy.allow_private;
-        match self
+        let judged = match self
             .sender
             .send(prepared.request, channel.timeout, allow_private)
             .await
@@ -318,7 +323,37 @@ impl Pipeline {
                 };
                 (outcome, Some(sent))
             }
-        }
+        };
+        self.masked(judged, &prepared.message.whale_message)
+    }
+
+    /// A failure's error and answer with the message's voucher secrets hidden (a brand
+    /// may quote them back); only failures pay for reading the secrets.
+    fn masked(&self, judged: (Outcome, Option<Sent>), whale: &str) -> (Outcome, Option<Sent>) {
+        let (
+            Outcome::Failed {
+                status,
+                error,
+                retry_after,
+            },
+            sent,
+        ) = judged
+        else {
+            return judged;
+        };
+        let secrets = biz_of_whale(whale)
+            .map(|biz| self.mask.secrets(&biz))
+            .unwrap_or_default();
+        let outcome = Outcome::Failed {
+            status,
+            error: hide(&secrets, &error),
+            retry_after,
+        };
+        let sent = sent.map(|mut s| {
+            s.response = s.response.map(|r| hide(&secrets, &r));
+            s
+        });
+        (outcome, sent)
     }
 }
 

@@ -155,7 +155,8 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
             if up.load(Ordering::SeqCst) {
                 (200, "ok".into())
             } else {
-                (500, "down for maintenance".into())
+                // A brand quoting the voucher's password back: masked before it is kept.
+                (500, format!("down for maintenance; card password {PIN}"))
             }
         })
         .await
@@ -315,6 +316,10 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     assert!(counts.contains("delivery-failed"), "{counts}");
     let lot = text_of(&browser, "#parked").await;
     assert!(lot.contains("console-down"), "{lot}");
+    assert!(
+        !lot.contains(PIN) && lot.contains("card password ******"),
+        "{lot}"
+    );
     shot(&browser, "parked").await;
     up.store(true, Ordering::SeqCst);
     browser
