@@ -22,8 +22,8 @@ use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
 use crate::channel_pause::Pauses;
-use crate::journal::{biz_of_whale, hide, Mask};
 use crate::deliver::{SendError, Sender, UrlRefused};
+use crate::journal::{biz_of_whale, hide, Mask};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};

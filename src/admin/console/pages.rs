@@ -12,7 +12,7 @@ use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::view::html_response;
+use super::view::{html_response, PageFailed};
 use super::{record, refused, Console, Session};
 use crate::admin::channels::set_paused;
 use crate::admin::deliveries::replay_by_id;
@@ -89,7 +89,7 @@ async fn live(
     state: &AdminState,
     console: &Console,
     session: &Session,
-) -> Result<String, Response> {
+) -> Result<String, PageFailed> {
     let current = state.live.current();
     let health: HashMap<String, _> = current
         .pipeline
@@ -176,7 +176,7 @@ pub async fn channels(
 ) -> Response {
     let live = match live(&state, &console, &session).await {
         Ok(html) => html,
-        Err(response) => return response,
+        Err(failed) => return failed.into_response(),
     };
     console.view.page(
         "渠道 Channels",
@@ -194,7 +194,7 @@ pub async fn channels_live(
 ) -> Response {
     match live(&state, &console, &session).await {
         Ok(html) => html_response(StatusCode::OK, html),
-        Err(response) => response,
+        Err(failed) => failed.into_response(),
     }
 }
 

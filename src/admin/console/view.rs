@@ -39,6 +39,16 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("cache-control", "no-store"),
 ];
 
+/// A template failed to render (logged where it happened): a bug, answered with a 500.
+#[derive(Debug)]
+pub struct PageFailed;
+
+impl IntoResponse for PageFailed {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, "console page failed").into_response()
+    }
+}
+
 /// The compiled templates.
 pub struct View {
     env: Environment<'static>,
@@ -58,13 +68,13 @@ impl View {
     }
 
     /// A fragment: one template, no layout.
-    pub fn fragment(&self, name: &str, context: impl Serialize) -> Result<String, Response> {
+    pub fn fragment(&self, name: &str, context: impl Serialize) -> Result<String, PageFailed> {
         self.env
             .get_template(name)
             .and_then(|t| t.render(context))
             .map_err(|e| {
                 error!(template = name, error = %e, "console template failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "console page failed").into_response()
+                PageFailed
             })
     }
 
@@ -81,7 +91,7 @@ impl View {
         let context = minijinja::context! { csrf => csrf, ..Value::from_serialize(&context) };
         let body = match self.fragment(name, context) {
             Ok(body) => body,
-            Err(response) => return response,
+            Err(failed) => return failed.into_response(),
         };
         let layout = minijinja::context! {
             title => title,
@@ -91,7 +101,7 @@ impl View {
         };
         match self.fragment("layout.html", layout) {
             Ok(html) => html_response(StatusCode::OK, html),
-            Err(response) => response,
+            Err(failed) => failed.into_response(),
         }
     }
 }
