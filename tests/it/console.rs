@@ -196,6 +196,20 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
             Some("application/json"),
         )
         .await;
+    let down2 = queue_message(
+        "shop",
+        &receiver.url("/down"),
+        "MakeCode",
+        &whale("WO2025120700003"),
+    );
+    broker
+        .publish(
+            &queue,
+            down2.as_bytes(),
+            Some("console-down-2"),
+            Some("application/json"),
+        )
+        .await;
 
     let url = notify_bridge::journal::JournalUrl::parse(&format!("sqlite://{}", journal.display()))
         .unwrap();
@@ -213,6 +227,7 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     eventually(PATIENCE, "flaky delivered, down parked", || async {
         outcome_of("console-flaky").await == Some(JournalOutcome::Delivered)
             && outcome_of("console-down").await == Some(JournalOutcome::Parked)
+            && outcome_of("console-down-2").await == Some(JournalOutcome::Parked)
     })
     .await;
 
@@ -323,7 +338,7 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     shot(&browser, "parked").await;
     up.store(true, Ordering::SeqCst);
     browser
-        .find(Locator::Css("#parked button[aria-label*='console-down']"))
+        .find(Locator::Css("#parked button[aria-label$=' console-down']"))
         .await
         .unwrap()
         .click()
@@ -333,6 +348,32 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     assert!(notice.contains("Replayed console-down"), "{notice}");
     eventually(PATIENCE, "the replayed message delivered", || async {
         outcome_of("console-down").await == Some(JournalOutcome::Delivered)
+    })
+    .await;
+    // The rest, after a confirmation that says how many will move.
+    browser.goto(&format!("{base}/ui/parked")).await.unwrap();
+    browser
+        .find(Locator::Css(
+            "form[action='/ui/parked/replay'].inline button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let confirm = text_of(&browser, "#confirm-count").await;
+    assert!(confirm.contains("1 message(s) will move"), "{confirm}");
+    browser
+        .find(Locator::Css("input[name='confirm'] ~ button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let moved = text_of(&browser, "#notice").await;
+    assert!(moved.contains("Moved 1 message(s)"), "{moved}");
+    eventually(PATIENCE, "the rest delivered", || async {
+        outcome_of("console-down-2").await == Some(JournalOutcome::Delivered)
     })
     .await;
     browser
