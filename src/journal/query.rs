@@ -47,9 +47,12 @@ impl Filter {
             .transpose()?;
         let outcome = outcome
             .map(|o| {
-                JournalOutcome::parse(o).ok_or_else(|| {
-                    format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
-                })
+                // Deferrals are not attempts: they are counted apart, not listed.
+                JournalOutcome::parse(o)
+                    .filter(|o| *o != JournalOutcome::Deferred)
+                    .ok_or_else(|| {
+                        format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
+                    })
             })
             .transpose()?;
         let since_ms = since
