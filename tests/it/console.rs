@@ -324,6 +324,14 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     assert_eq!(attempts.len(), 3);
     assert!(browser.source().await.unwrap().contains("busy, try later"));
     shot(&browser, "delivery").await;
+    browser
+        .execute(
+            "document.getElementById('string-to-sign').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(&browser, "delivery-request").await;
 
     // The parking lot: the parked one, replayed once the brand is back, then delivered.
     browser.goto(&format!("{base}/ui/parked")).await.unwrap();
@@ -462,6 +470,32 @@ async fn console_in_a_real_browser_finds_shows_masks_and_replays() {
     assert_eq!(foreign.status(), 403);
     let no_csrf = post(&base, "forged").await.unwrap();
     assert_eq!(no_csrf.status(), 403);
+
+    // The admin API finds the same order by its key.
+    let text = http
+        .get(format!("{base}/deliveries?key=orderNo={order}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let found: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = found["deliveries"].as_array().unwrap();
+    // console-flaky's three attempts, and the one of console-paused (the same order sent
+    // again while the channel was paused).
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "console-paused",
+            "console-flaky",
+            "console-flaky",
+            "console-flaky"
+        ],
+        "{found}"
+    );
 
     browser.close().await.unwrap();
     bridge.stop().await;
