@@ -62,17 +62,27 @@ retry = {{ schedule = ["0s", "300ms", "300ms"] }}
     )
 }
 
-/// chromedriver on a free port, killed when dropped.
+/// chromedriver on a free port, in a process group of its own: when dropped (a failing
+/// test too) the whole group goes, the browsers it started with it.
 struct Driver {
-    _process: Reaped,
+    process: Reaped,
     port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.process.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    }
 }
 
 impl Driver {
     async fn start() -> Self {
+        use std::os::unix::process::CommandExt;
         let port = free_port();
         let process = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -83,10 +93,7 @@ impl Driver {
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         })
         .await;
-        Self {
-            _process: process,
-            port,
-        }
+        Self { process, port }
     }
 
     async fn browser(&self) -> Client {
