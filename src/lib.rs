@@ -15,10 +15,12 @@
 //!   and `explain` (the string signed, secret masked, and where another string departs).
 //! - [`deliver`]: the HTTP client, URL policy, success rule; [`limiter`]: per-channel limits.
 //! - [`retry`]: retry schedules and the decision after a failed attempt.
-//! - [`journal`]: every attempt recorded off the hot path (SQLite or PostgreSQL), queried
-//!   by the admin API and CLI.
-//! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] and
-//!   [`metrics`]: the operator's view; `main.rs` holds the CLI.
+//! - [`journal`]: every attempt recorded off the hot path (SQLite or PostgreSQL), with
+//!   each message's business keys, queried by the admin API, the console and the CLI;
+//!   [`channel_pause`]: paused channels, kept there; [`removed_channels`]: messages still
+//!   waiting for a channel the configuration drops.
+//! - [`app`], [`live`] and [`shutdown`]: wiring, reload and signals; [`admin`] (with the
+//!   operator console at `/ui`) and [`metrics`]: the operator's view; `main.rs` holds the CLI.
 //!
 //! The other direction, providers' callbacks to us (SPEC §10):
 //!
