@@ -2,24 +2,23 @@
 //! chromedriver (WebDriver) against a bridge with real deliveries to a real receiver.
 //!
 //! With `NOTIFY_BRIDGE_SCREENSHOTS=<dir>` set, each page is also saved there as a PNG
-//! (`scripts/console-screenshots` regenerates docs/console/ that way).
+//! (`scripts/console-screenshots` regenerates docs/console/ that way); the browser fixture
+//! is `support/browser.rs`.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use notify_bridge::journal::{JournalOutcome, JournalReader};
 use notify_bridge::settings::Settings;
 use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
-use crate::support::process::{bridge_cli, Reaped};
+use crate::support::browser::{free_port, shot, text_of, Driver};
+use crate::support::process::bridge_cli;
 use crate::support::receiver::Receiver;
 use crate::support::{amqp_url, eventually, unique_queue, Bridge};
 
@@ -27,14 +26,6 @@ const TOKEN: &str = "c0nsole-t0ken";
 const SECRET: &str = "console-sign-secret";
 const PIN: &str = "PIN-SECRET-7788";
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(queue: &str, port: u16, journal: &std::path::Path) -> String {
     format!(
@@ -60,83 +51,6 @@ retry = {{ schedule = ["0s", "300ms", "300ms"] }}
         amqp = amqp_url(),
         journal = journal.display(),
     )
-}
-
-/// chromedriver on a free port, in a process group of its own: when dropped (a failing
-/// test too) the whole group goes, the browsers it started with it.
-struct Driver {
-    process: Reaped,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.process.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-    }
-}
-
-impl Driver {
-    async fn start() -> Self {
-        use std::os::unix::process::CommandExt;
-        let port = free_port();
-        let process = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(Reaped)
-            .expect("chromedriver starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        eventually(PATIENCE, "chromedriver listening", || async move {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        })
-        .await;
-        Self { process, port }
-    }
-
-    async fn browser(&self) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=zh-CN"],
-            }),
-        );
-        ClientBuilder::rustls()
-            .expect("rustls connector")
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-/// Saves the page as `<name>.png` when screenshots are asked for.
-async fn shot(browser: &Client, name: &str) {
-    let Some(dir) = std::env::var_os("NOTIFY_BRIDGE_SCREENSHOTS") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
-/// The text of the element `css` once it is there; the page's source when it never is.
-async fn text_of(browser: &Client, css: &str) -> String {
-    let found = browser
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await;
-    match found {
-        Ok(element) => element.text().await.unwrap(),
-        Err(e) => panic!("{css}: {e}; the page:\n{}", browser.source().await.unwrap()),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
