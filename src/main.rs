@@ -46,6 +46,8 @@ enum Command {
     Publish(cli::publish::Args),
     /// List, replay or purge the parking lot.
     Dead(cli::dead::Args),
+    /// Pause or resume a channel's deliveries, or list the paused ones.
+    Channel(cli::channel::Args),
     /// Show the delivery journal: attempts by channel, type, outcome, time or message id.
     Deliveries(cli::deliveries::Args),
     /// Every preset live against RabbitMQ and a receiver here that checks each callback.
@@ -106,6 +108,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 settings.channels.len(),
                 names(settings.channels.keys().collect())
             );
+            // Only when the journal can be read from here: a config is checked on machines
+            // that have no access to the production database too.
+            match notify_bridge::app::removed_channels::waiting(&settings).await {
+                Ok(waiting) => {
+                    for line in notify_bridge::app::removed_channels::describe(&waiting) {
+                        println!("warning: {line}");
+                    }
+                }
+                Err(e) => println!("(messages waiting for removed channels not counted: {e})"),
+            }
             let receivers = &settings.inbound.receivers;
             if !receivers.is_empty() {
                 println!(
@@ -122,6 +134,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::SendTest(args) => cli::send_test::run(args).await,
         Command::Publish(args) => cli::publish::run(args).await,
         Command::Dead(args) => cli::dead::run(args).await,
+        Command::Channel(args) => cli::channel::run(args).await,
         Command::Deliveries(args) => cli::deliveries::run(args).await,
         Command::Demo(args) => cli::demo::run(args).await,
     }

@@ -40,6 +40,12 @@ struct ReceiverResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsoleAction {
+    action: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
     result: &'static str,
 }
@@ -92,6 +98,7 @@ pub struct Metrics {
     journal_dropped: Counter<u64, AtomicU64>,
     journal_errors: Counter<u64, AtomicU64>,
     callbacks: Family<ReceiverResult, Counter<u64, AtomicU64>>,
+    console: Family<ConsoleAction, Counter>,
 }
 
 impl Metrics {
@@ -179,6 +186,12 @@ impl Metrics {
             "Provider callbacks by receiver and result (received, published, duplicate, malformed, bad_signature, replayed, too_large, unavailable)",
             callbacks.clone(),
         );
+        let console = Family::<ConsoleAction, Counter>::default();
+        registry.register(
+            "console_actions",
+            "Operator actions from the console and the admin API, by action (login, logout, replay, replay_all, pause, resume, post) and result (ok, refused, failed)",
+            console.clone(),
+        );
         Self {
             registry,
             summary: Default::default(),
@@ -195,7 +208,15 @@ impl Metrics {
             journal_dropped,
             journal_errors,
             callbacks,
+            console,
         }
+    }
+
+    /// Counts one operator console action and how it ended.
+    pub fn console_action(&self, action: &'static str, result: &'static str) {
+        self.console
+            .get_or_create(&ConsoleAction { action, result })
+            .inc();
     }
 
     /// Counts what happened to one message.

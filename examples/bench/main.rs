@@ -9,12 +9,14 @@
 //! neighbour), `scenario` (one measurement), `child` (consumer processes, /proc),
 //! `passthrough` (the baseline consumer),
 //! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
-//! per message under each ack pattern, without the bridge). The publisher, the HTTP sink,
-//! the figures, the bridge's TOML and the RSA yardstick come from the `bench-harness`
-//! library (`bench/harness/`), shared with the smoke test.
+//! per message under each ack pattern, without the bridge), `keys` (the journal's
+//! business-key extraction). The publisher, the HTTP sink, the figures, the bridge's TOML
+//! and the RSA yardstick come from the `bench-harness` library (`bench/harness/`), shared
+//! with the smoke test.
 
 mod acks;
 mod child;
+mod keys;
 mod noisy;
 mod opts;
 mod passthrough;
@@ -46,6 +48,8 @@ enum Mode {
     Prepare(prepare::Args),
     /// The broker's CPU per message under each ack pattern, without the bridge.
     Acks(acks::Args),
+    /// Time the journal's business-key extraction of one message.
+    Keys(keys::Args),
 }
 
 #[tokio::main]
@@ -55,6 +59,7 @@ async fn main() -> ExitCode {
         Some(Mode::Passthrough(args)) => passthrough::run(args).await,
         Some(Mode::Prepare(args)) => prepare::run(args),
         Some(Mode::Acks(args)) => acks::run(args).await,
+        Some(Mode::Keys(args)) => keys::run(args),
         None => run::bench(cli.opts).await,
     };
     match result {

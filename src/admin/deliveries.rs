@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::AdminState;
-use crate::broker::dead_letters;
+use crate::broker::{dead_letters, BrokerError};
 use crate::journal::{AttemptRow, Filter, JournalReader, JournalUrl};
 use crate::message::NotifyType;
 
@@ -32,7 +32,7 @@ impl Reader {
         })
     }
 
-    async fn get(&self) -> Result<&JournalReader, Response> {
+    pub(super) async fn get(&self) -> Result<&JournalReader, Response> {
         self.reader
             .get_or_try_init(|| JournalReader::open(&self.url))
             .await
@@ -43,7 +43,8 @@ impl Reader {
     }
 }
 
-/// `GET /deliveries?channelId=&notifyType=&outcome=&since=&limit=`, newest first.
+/// `GET /deliveries?channelId=&notifyType=&outcome=&since=&key=&limit=`, newest first;
+/// `key` is `name=value` (a value prefix), e.g. `orderNo=WO2025`.
 pub async fn list(
     State(state): State<AdminState>,
     Query(query): Query<HashMap<String, String>>,
@@ -88,22 +89,7 @@ pub async fn one(State(state): State<AdminState>, Path(id): Path<String>) -> Res
 /// the journal's original, else its parked copy — and take its parked copies out of the
 /// parking lot, so a later `dead replay` does not deliver it again.
 pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    // A journal that is down must not stop a replay the parking lot can serve.
-    let stored = match state.journal.get().await {
-        Ok(reader) => reader.message(&id).await.unwrap_or_else(|e| {
-            warn!(error = %e, "journal query failed; replaying from the parking lot");
-            None
-        }),
-        Err(_) => None,
-    };
-    let original = stored.map(|stored| {
-        let mut properties = BasicProperties::default().with_message_id(id.as_str().into());
-        if let Some(ct) = &stored.content_type {
-            properties = properties.with_content_type(ct.as_str().into());
-        }
-        (stored.body, properties)
-    });
-    match dead_letters::replay_id(&state.broker, &id, original).await {
+    match replay_by_id(&state, &id).await {
         Ok(Some(done)) => Json(json!({
             "replayed": id,
             "queue": state.broker.queue,
@@ -126,6 +112,30 @@ pub async fn replay(State(state): State<AdminState>, Path(id): Path<String>) -> 
     }
 }
 
+/// Re-publishes message `id` for a fresh schedule (the journal's original, else its
+/// parked copy) and takes its parked copies out of the lot; `None` when there is neither.
+pub(super) async fn replay_by_id(
+    state: &AdminState,
+    id: &str,
+) -> Result<Option<dead_letters::ReplayedId>, BrokerError> {
+    // A journal that is down must not stop a replay the parking lot can serve.
+    let stored = match state.journal.get().await {
+        Ok(reader) => reader.message(id).await.unwrap_or_else(|e| {
+            warn!(error = %e, "journal query failed; replaying from the parking lot");
+            None
+        }),
+        Err(_) => None,
+    };
+    let original = stored.map(|stored| {
+        let mut properties = BasicProperties::default().with_message_id(id.into());
+        if let Some(ct) = &stored.content_type {
+            properties = properties.with_content_type(ct.as_str().into());
+        }
+        (stored.body, properties)
+    });
+    dead_letters::replay_id(&state.broker, id, original).await
+}
+
 fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
     let limit = query
         .get("limit")
@@ -143,6 +153,10 @@ fn filter(query: &HashMap<String, String>) -> Result<Filter, String> {
         "since",
         limit,
     )
+    .and_then(|f| match query.get("key") {
+        Some(key) => f.with_key(key),
+        None => Ok(f),
+    })
 }
 
 fn row(r: &AttemptRow) -> Value {

@@ -1,5 +1,5 @@
-//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, and the delivery
-//! journal under `/deliveries`.
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, the delivery
+//! journal under `/deliveries`, pausing channels under `/channels`, and the operator console under `/ui` (`console/`).
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
@@ -20,14 +20,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::broker::BrokerConfig;
+use crate::channel_pause::Pauses;
 use crate::consume::Consuming;
 use crate::inbound::Stats;
-use crate::journal::Journal;
+use crate::journal::{Journal, KeySpec, Mask};
 use crate::listener::{self, Limits};
 use crate::metrics::Metrics;
 use crate::pipeline::Running;
 use crate::secret::Secret;
 
+mod channels;
+mod console;
 mod deliveries;
 
 pub use deliveries::Reader;
@@ -60,6 +63,13 @@ pub struct AdminState {
     pub consuming: Arc<Consuming>,
     /// Where a replayed message is published.
     pub broker: BrokerConfig,
+    /// Paused channels: set at once on a pause or resume here, re-read from the journal by
+    /// the wiring's watcher.
+    pub pauses: Arc<Pauses>,
+    /// The business keys the journal indexes, offered by the console's search.
+    pub keys: KeySpec,
+    /// The secret fields hidden wherever the console or the API shows a message.
+    pub mask: Mask,
     pub metrics: Arc<Metrics>,
     pub token: Option<Secret>,
     /// The writer's counters, for the journal metrics.
@@ -86,11 +96,15 @@ pub async fn serve(
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::one))
         .route("/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/channels/paused", get(channels::paused))
+        .route("/channels/{id}/pause", post(channels::pause))
+        .route("/channels/{id}/resume", post(channels::resume))
         .route_layer(middleware::from_fn_with_state(state.clone(), bearer));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(protected)
+        .merge(console::routes(&state))
         .with_state(state);
     let stopped = async move { shutdown.cancelled().await };
     listener::serve("admin", listener, app, limits, stopped).await;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
+use super::removed_channels;
 use crate::broker::{self, endpoints, BrokerError};
+use crate::channel_pause::Pauses;
 use crate::deliver::HttpClient;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, Running};
@@ -28,14 +30,18 @@ pub struct Live {
     settings: ArcSwap<Settings>,
     pipeline: Arc<Running>,
     sender: HttpClient,
+    /// Paused channels, obeyed by every pipeline this builds.
+    pauses: Arc<Pauses>,
 }
 
 impl Live {
     pub fn new(settings: Settings, sender: HttpClient) -> Self {
-        let pipeline = pipeline(&settings, &sender);
+        let pauses = Arc::<Pauses>::default();
+        let pipeline = pipeline(&settings, &sender, &pauses);
         Self {
             settings: ArcSwap::from_pointee(settings),
             pipeline: Arc::new(Running::new(pipeline)),
+            pauses,
             sender,
         }
     }
@@ -43,6 +49,11 @@ impl Live {
     /// The pipeline in use, for the consumer and the metrics.
     pub fn pipeline(&self) -> &Arc<Running> {
         &self.pipeline
+    }
+
+    /// The paused channels every pipeline obeys, for the task that keeps them current.
+    pub fn pauses(&self) -> &Arc<Pauses> {
+        &self.pauses
     }
 
     /// Re-reads the config file and environment and swaps the channels in, or refuses
@@ -76,7 +87,11 @@ impl Live {
         let channel = broker::confirm_channel(&connection).await?;
         broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;
-        self.pipeline.replace(pipeline(&new, &self.sender));
+        if old.channels.keys().any(|c| !new.channels.contains_key(c)) {
+            warn_of_waiting(&new).await;
+        }
+        self.pipeline
+            .replace(pipeline(&new, &self.sender, &self.pauses));
         let channels = new.channels.len();
         self.settings.store(Arc::new(new));
         info!(channels, "configuration reloaded");
@@ -84,7 +99,22 @@ impl Live {
     }
 }
 
-fn pipeline(settings: &Settings, sender: &HttpClient) -> Pipeline {
+fn pipeline(settings: &Settings, sender: &HttpClient, pauses: &Arc<Pauses>) -> Pipeline {
     let channels = settings.channels.values();
     Pipeline::new(channels, settings.broker.max_message_bytes, sender.clone())
+        .with_pauses(Arc::clone(pauses))
+        .with_mask(settings.journal.mask.clone())
+}
+
+/// Says how many messages wait for the channels `settings` drops: each will be parked as
+/// unknown-channel when it comes back.
+async fn warn_of_waiting(settings: &Settings) {
+    match removed_channels::waiting(settings).await {
+        Ok(waiting) => {
+            for line in removed_channels::describe(&waiting) {
+                warn!("{line}");
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot count the messages waiting for removed channels"),
+    }
 }

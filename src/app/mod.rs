@@ -3,6 +3,7 @@
 //! drain on shutdown.
 
 pub mod live;
+pub mod removed_channels;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,6 +68,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let admin_limits = settings.admin.limits;
     let (journal, journal_task) = Journal::start(&settings.journal);
     let reader = admin::Reader::new(settings.journal.url.clone());
+    let journal_url = settings.journal.url.clone();
+    let (keys, mask) = (settings.journal.keys.clone(), settings.journal.mask.clone());
     let broker = settings.broker.clone();
     let live = Arc::new(Live::new(settings, HttpClient::new()));
     let consuming = Arc::new(Consuming::default());
@@ -81,6 +84,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             }),
             consuming: Arc::clone(&consuming),
             broker: broker.clone(),
+            pauses: Arc::clone(live.pauses()),
+            keys,
+            mask,
             metrics: Arc::clone(&metrics),
             token,
             journal_writer: journal.clone(),
@@ -98,6 +104,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));
+    let pauses = tokio::spawn(crate::channel_pause::watch(
+        journal_url,
+        Arc::clone(live.pauses()),
+        stop.clone(),
+    ));
     let pipeline = Arc::clone(live.pipeline());
     let consumer = Consumer::new(broker, pipeline, consuming, metrics, journal);
     let trigger = stop.clone();
@@ -127,6 +138,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     hangups.abort();
     depth.abort();
     summary.abort();
+    pauses.abort();
     if let Some(task) = inbound {
         drain_inbound(task, grace).await;
     }

@@ -26,6 +26,10 @@ pub struct Args {
     /// Every attempt of one message id instead.
     #[arg(long)]
     id: Option<String>,
+    /// Only messages with this business key, as name=value; the value may be a prefix
+    /// (e.g. orderNo=WO2025).
+    #[arg(long, value_name = "NAME=VALUE")]
+    key: Option<String>,
     /// At most this many rows (1 to 1000).
     #[arg(long, default_value_t = 100)]
     limit: u32,
@@ -76,6 +80,10 @@ fn filter(args: &Args) -> anyhow::Result<Filter> {
         "--since",
         Some(args.limit),
     )
+    .and_then(|f| match &args.key {
+        Some(key) => f.with_key(key),
+        None => Ok(f),
+    })
     .map_err(anyhow::Error::msg)
 }
 

@@ -1,5 +1,6 @@
 //! Subcommands other than `run` and `check-config`, one file each, and what they share.
 
+pub mod channel;
 pub mod dead;
 pub mod deliveries;
 pub mod demo;

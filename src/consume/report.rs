@@ -38,9 +38,8 @@ impl Report {
                 .as_ref()
                 .map(|s| s.as_str().to_owned()),
         });
-        if let Some(entry) = handled.entry(id.as_str(), attempt.number, original) {
-            self.journal.record(entry);
-        }
+        let entry = handled.entry(id.as_str(), attempt.number, original);
+        self.journal.record(entry);
     }
 
     /// An attempt whose connection was lost before it could be settled: nothing was acked
@@ -52,9 +51,7 @@ impl Report {
             return;
         }
         self.metrics.observe(handled);
-        let Some(mut entry) = handled.entry(id.as_str(), attempt.number, None) else {
-            return;
-        };
+        let mut entry = handled.entry(id.as_str(), attempt.number, None);
         if entry.outcome != JournalOutcome::Delivered {
             entry.outcome = JournalOutcome::Retry;
         }

@@ -22,14 +22,18 @@ pub enum JournalOutcome {
     Parked,
     /// Malformed or unroutable; parked without an HTTP attempt.
     BadInput,
+    /// Put back for later without an attempt (its channel at its limit, stalled or
+    /// paused): recorded apart from the attempts, in `journal_deferrals`.
+    Deferred,
 }
 
 impl JournalOutcome {
-    pub const ALL: [JournalOutcome; 4] = [
+    pub const ALL: [JournalOutcome; 5] = [
         JournalOutcome::Delivered,
         JournalOutcome::Retry,
         JournalOutcome::Parked,
         JournalOutcome::BadInput,
+        JournalOutcome::Deferred,
     ];
 
     /// The stored (and queried) name.
@@ -39,6 +43,7 @@ impl JournalOutcome {
             JournalOutcome::Retry => "retry",
             JournalOutcome::Parked => "parked",
             JournalOutcome::BadInput => "bad-input",
+            JournalOutcome::Deferred => "deferred",
         }
     }
 

@@ -12,17 +12,41 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-pub(super) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal",
-    sql: include_str!("../../migrations/sqlite/0001_journal.sql"),
-}];
+pub(super) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal",
+        sql: include_str!("../../migrations/sqlite/0001_journal.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "keys and deferrals",
+        sql: include_str!("../../migrations/sqlite/0002_keys_and_deferrals.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "channel pauses",
+        sql: include_str!("../../migrations/sqlite/0003_channel_pauses.sql"),
+    },
+];
 
-pub(super) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal",
-    sql: include_str!("../../migrations/postgres/0001_journal.sql"),
-}];
+pub(super) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal",
+        sql: include_str!("../../migrations/postgres/0001_journal.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "keys and deferrals",
+        sql: include_str!("../../migrations/postgres/0002_keys_and_deferrals.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "channel pauses",
+        sql: include_str!("../../migrations/postgres/0003_channel_pauses.sql"),
+    },
+];
 
 /// Creates the bookkeeping table; the same text works on both backends.
 pub(super) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS journal_migrations (
@@ -65,6 +89,7 @@ mod tests {
     #[test]
     fn only_unapplied_steps_run_in_order() {
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
-        assert!(pending(SQLITE, &[1]).is_empty());
+        assert!(pending(SQLITE, &[1, 2, 3]).is_empty());
+        assert_eq!(pending(SQLITE, &[1])[0].version, 2);
     }
 }

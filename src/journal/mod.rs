@@ -9,12 +9,18 @@
 //!   older than the retention.
 //! - [`JournalReader`] answers the admin API and CLI from its own small pool.
 //!
-//! Files: `entry` (what is recorded), `target` (the parsed URL), `store` (either backend),
-//! `sqlite`/`postgres` (what differs between them), `migrate` (embedded schema steps),
-//! `query` (filters, rows, shared SQL), `writer` (the background task).
+//! Files: `entry` (what is recorded), `keys` (business keys taken from bizContent), `mask`
+//! (voucher secrets hidden where a message is shown), `target` (the parsed URL), `store`
+//! (either backend), `sqlite`/`postgres` (what differs between them), `migrate` (embedded
+//! schema steps), `query` (filters, rows, shared SQL), `overview` (the console's figures),
+//! `pauses` (paused channels), `writer` (the background task).
 
 mod entry;
+mod keys;
+mod mask;
 mod migrate;
+mod overview;
+mod pauses;
 mod postgres;
 mod query;
 mod sqlite;
@@ -23,6 +29,9 @@ mod target;
 mod writer;
 
 pub use entry::{Entry, JournalOutcome, Original, BODY_LIMIT, ERROR_LIMIT, RESPONSE_LIMIT};
+pub use keys::{biz_content, biz_of_whale, Key, KeyError, KeySpec, DEFAULT_KEYS};
+pub use mask::{hide, Mask, MaskError, DEFAULT_MASK, MASK};
+pub use overview::{ChannelFigures, ParkedCount, LATENCY_SAMPLE};
 pub use query::{AttemptRow, Filter, StoredMessage, DEFAULT_LIMIT, MAX_LIMIT};
 pub use target::{JournalUrl, UrlError};
 
@@ -47,6 +56,10 @@ pub struct JournalConfig {
     pub retention: Duration,
     /// Capacity of the buffer between `record` and the writer, in entries.
     pub buffer: usize,
+    /// The business keys indexed for each message (channels' own included).
+    pub keys: KeySpec,
+    /// The secret fields masked in the console, the admin API and logs.
+    pub mask: Mask,
 }
 
 /// At most this many bytes of entries wait in the buffer, whatever its capacity in
@@ -109,6 +122,7 @@ impl Journal {
             settings.retention,
             Arc::clone(&stats),
             stop.clone(),
+            settings.keys.clone(),
         );
         let handle = tokio::spawn(writer.run());
         let task = JournalTask {
@@ -218,6 +232,45 @@ impl JournalReader {
     /// The original queue message, for replay; `None` when it was never stored or pruned.
     pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, JournalError> {
         self.store.message(message_id).await
+    }
+
+    /// Each channel's figures since `since_ms`, for the console.
+    pub async fn channels(
+        &self,
+        since_ms: u64,
+    ) -> Result<std::collections::BTreeMap<String, ChannelFigures>, JournalError> {
+        overview::channels(&self.store, since_ms).await
+    }
+
+    /// What the journal says sits in the parking lot, per channel and reason.
+    pub async fn parked(&self) -> Result<Vec<ParkedCount>, JournalError> {
+        overview::parked(&self.store).await
+    }
+
+    /// How often one message was deferred, and when last (epoch milliseconds).
+    pub async fn deferrals(&self, message_id: &str) -> Result<(u64, Option<u64>), JournalError> {
+        overview::deferrals(&self.store, message_id).await
+    }
+
+    /// Per channel, how many messages the journal says will come back (their last record
+    /// a retry or a deferral): what waits in the retry and deferral queues.
+    pub async fn waiting(&self) -> Result<std::collections::BTreeMap<String, u64>, JournalError> {
+        overview::waiting(&self.store).await
+    }
+
+    /// Every paused channel and since when (epoch milliseconds).
+    pub async fn paused_channels(&self) -> Result<Vec<(String, u64)>, JournalError> {
+        pauses::list(&self.store).await
+    }
+
+    /// Pauses `channel` for every replica sharing this journal; false when it already was.
+    pub async fn pause(&self, channel: &str) -> Result<bool, JournalError> {
+        pauses::pause(&self.store, channel, crate::clock::now_ms()).await
+    }
+
+    /// Resumes `channel`; false when it was not paused.
+    pub async fn resume(&self, channel: &str) -> Result<bool, JournalError> {
+        pauses::resume(&self.store, channel).await
     }
 
     /// Closes the pool's connections.

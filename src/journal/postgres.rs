@@ -6,9 +6,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use super::entry::Entry;
+use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::originals;
+use super::store::{originals, split};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -25,6 +26,14 @@ const INSERT_MESSAGES: &str = "INSERT INTO journal_messages \
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::int8[]) \
     ON CONFLICT (message_id) DO NOTHING";
 
+const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) \
+    ON CONFLICT (name, value, message_id) DO NOTHING";
+
+const INSERT_DEFERRALS: &str = "INSERT INTO journal_deferrals \
+    (message_id, channel, attempt, error, at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[])";
+
 const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
     outcome, at_ms) \
@@ -33,12 +42,16 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
 
 /// Retention, one step, as in `sqlite.rs`; but `IN (subquery)` makes PostgreSQL hash the
 /// whole table, while `= ANY(ARRAY(subquery))` finds each row by primary key.
-pub(super) const PRUNE: [&str; 2] = [
+pub(super) const PRUNE: [&str; 4] = [
     "DELETE FROM journal_attempts WHERE id = ANY(ARRAY( \
      SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
     "DELETE FROM journal_messages WHERE message_id = ANY(ARRAY( \
      SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
      (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2))",
+    "DELETE FROM journal_keys WHERE ctid = ANY(ARRAY( \
+     SELECT ctid FROM journal_keys WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
+    "DELETE FROM journal_deferrals WHERE id = ANY(ARRAY( \
+     SELECT id FROM journal_deferrals WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
 ];
 
 /// A pool that connects on first use, so a server that is down at start only delays writes.
@@ -126,7 +139,12 @@ async fn apply(conn: &mut PgConnection, m: Migration) -> Result<(), sqlx::Error>
 }
 
 /// Writes one batch in one transaction.
-pub(super) async fn write(pool: &PgPool, batch: &[Entry]) -> Result<(), sqlx::Error> {
+pub(super) async fn write(
+    pool: &PgPool,
+    batch: &[Entry],
+    keys: &[KeyRow],
+) -> Result<(), sqlx::Error> {
+    let (attempts, deferrals) = split(batch);
     let (mut ids, mut types, mut bodies, mut ats) = (vec![], vec![], vec![], vec![]);
     for (entry, original) in originals(batch) {
         ids.push(text(&entry.message_id));
@@ -145,6 +163,44 @@ pub(super) async fn write(pool: &PgPool, batch: &[Entry]) -> Result<(), sqlx::Er
             .await?;
     }
     let opt = |s: &Option<String>| s.as_deref().map(text);
+    if !keys.is_empty() {
+        sqlx::query(INSERT_KEYS)
+            .bind(keys.iter().map(|k| text(&k.name)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| text(&k.value)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| text(&k.message_id)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| int(k.at_ms)).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !deferrals.is_empty() {
+        sqlx::query(INSERT_DEFERRALS)
+            .bind(
+                deferrals
+                    .iter()
+                    .map(|e| text(&e.message_id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deferrals
+                    .iter()
+                    .map(|e| opt(&e.channel))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deferrals
+                    .iter()
+                    .map(|e| i64::from(e.attempt))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(deferrals.iter().map(|e| opt(&e.error)).collect::<Vec<_>>())
+            .bind(deferrals.iter().map(|e| int(e.at_ms)).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if attempts.is_empty() {
+        return tx.commit().await;
+    }
+    let batch = attempts;
     sqlx::query(INSERT_ATTEMPTS)
         .bind(
             batch

@@ -3,6 +3,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use super::keys::prefix_end;
 use super::{JournalError, JournalOutcome};
 use crate::clock::now_ms;
 use crate::message::NotifyType;
@@ -22,6 +23,12 @@ pub struct Filter {
     pub since_ms: Option<u64>,
     /// At most this many rows, 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when `None`.
     pub limit: Option<u32>,
+    /// Only messages with this business key (name, value prefix).
+    pub key: Option<(String, String)>,
+    /// Only attempts at or before this time, epoch milliseconds.
+    pub until_ms: Option<u64>,
+    /// Only attempts listed after this one (its time and id): the next page.
+    pub before: Option<(u64, i64)>,
 }
 
 impl Filter {
@@ -40,9 +47,12 @@ impl Filter {
             .transpose()?;
         let outcome = outcome
             .map(|o| {
-                JournalOutcome::parse(o).ok_or_else(|| {
-                    format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
-                })
+                // Deferrals are not attempts: they are counted apart, not listed.
+                JournalOutcome::parse(o)
+                    .filter(|o| *o != JournalOutcome::Deferred)
+                    .ok_or_else(|| {
+                        format!("unknown outcome `{o}` (delivered, retry, parked, bad-input)")
+                    })
             })
             .transpose()?;
         let since_ms = since
@@ -60,7 +70,22 @@ impl Filter {
             outcome,
             since_ms,
             limit,
+            ..Self::default()
         })
+    }
+
+    /// Narrows to messages with a business key, given as `name=prefix` (e.g.
+    /// `orderNo=WO2025`): every message whose key starts with the prefix.
+    pub fn with_key(mut self, text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, prefix)) if !name.is_empty() && !prefix.is_empty() => {
+                self.key = Some((name.to_owned(), prefix.to_owned()));
+                Ok(self)
+            }
+            _ => Err(format!(
+                "key `{text}` must be name=value, such as orderNo=WO2025"
+            )),
+        }
     }
 }
 
@@ -142,6 +167,31 @@ pub(super) fn list_sql(filter: &Filter) -> Result<(String, Vec<Bind>), JournalEr
     }
     if let Some(since) = filter.since_ms {
         condition("at_ms", ">=", Bind::Int(int(since)));
+    }
+    if let Some(until) = filter.until_ms {
+        condition("at_ms", "<=", Bind::Int(int(until)));
+    }
+    if let Some((name, prefix)) = &filter.key {
+        binds.push(Bind::Text(name.clone()));
+        binds.push(Bind::Text(prefix.clone()));
+        binds.push(Bind::Text(prefix_end(prefix)));
+        let n = binds.len();
+        conditions.push(format!(
+            "message_id IN (SELECT message_id FROM journal_keys \
+             WHERE name = ${} AND value >= ${} AND value < ${n})",
+            n - 2,
+            n - 1
+        ));
+    }
+    if let Some((at, id)) = filter.before {
+        binds.push(Bind::Int(int(at)));
+        binds.push(Bind::Int(id));
+        let n = binds.len();
+        conditions.push(format!(
+            "(at_ms < ${} OR (at_ms = ${} AND id < ${n}))",
+            n - 1,
+            n - 1
+        ));
     }
     let mut sql = format!("SELECT {COLUMNS} FROM journal_attempts");
     if !conditions.is_empty() {
@@ -246,6 +296,7 @@ mod tests {
             outcome: Some(JournalOutcome::Parked),
             since_ms: Some(5),
             limit: Some(7),
+            ..Filter::default()
         };
         let (sql, binds) = list_sql(&filter).unwrap();
         assert!(sql.contains(
@@ -262,6 +313,24 @@ mod tests {
                 Bind::Int(7),
             ]
         );
+    }
+
+    #[test]
+    fn a_key_is_a_prefix_range_on_the_key_index_and_pages_follow_the_last_row() {
+        let filter = Filter {
+            before: Some((9, 3)),
+            ..Filter::default().with_key("orderNo=WO20").unwrap()
+        };
+        let (sql, binds) = list_sql(&filter).unwrap();
+        assert!(sql.contains(
+            "WHERE message_id IN (SELECT message_id FROM journal_keys \
+             WHERE name = $1 AND value >= $2 AND value < $3) \
+             AND (at_ms < $4 OR (at_ms = $4 AND id < $5)) ORDER BY"
+        ));
+        assert_eq!(binds[0], Bind::Text("orderNo".into()));
+        assert_eq!(binds[2], Bind::Text("WO20\u{10FFFF}".into()));
+        assert!(Filter::default().with_key("orderNo").is_err());
+        assert!(Filter::default().with_key("=WO").is_err());
     }
 
     #[test]

@@ -6,9 +6,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, SqliteConnection, SqlitePool};
 
 use super::entry::Entry;
+use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::originals;
+use super::store::{originals, split};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -23,6 +24,12 @@ const INSERT_MESSAGES: &str =
     "INSERT INTO journal_messages (message_id, content_type, body, received_at_ms)";
 const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
 
+const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms)";
+const KEYS_CONFLICT: &str = " ON CONFLICT (name, value, message_id) DO NOTHING";
+
+const INSERT_DEFERRALS: &str =
+    "INSERT INTO journal_deferrals (message_id, channel, attempt, error, at_ms)";
+
 const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
     outcome, at_ms)";
@@ -30,12 +37,16 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
 /// Retention, one step: up to `$2` attempts older than `$1` (oldest first, the `at_ms`
 /// index), then up to `$2` messages as old with no attempt left. The age check on
 /// messages keeps one whose attempts are still on their way.
-pub(super) const PRUNE: [&str; 2] = [
+pub(super) const PRUNE: [&str; 4] = [
     "DELETE FROM journal_attempts WHERE id IN \
      (SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
     "DELETE FROM journal_messages WHERE message_id IN \
      (SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
      (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2)",
+    "DELETE FROM journal_keys WHERE (name, value, message_id) IN \
+     (SELECT name, value, message_id FROM journal_keys WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+    "DELETE FROM journal_deferrals WHERE id IN \
+     (SELECT id FROM journal_deferrals WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
 ];
 
 /// A pool that opens its connections on first use, so a missing directory or a full disk
@@ -97,8 +108,13 @@ async fn apply(conn: &mut SqliteConnection, m: Migration) -> Result<(), sqlx::Er
 
 /// Writes one batch in one transaction, as a few multi-row statements: each statement is
 /// a round trip to sqlx's SQLite worker thread, which costs more than the insert itself.
-pub(super) async fn write(pool: &SqlitePool, batch: &[Entry]) -> Result<(), sqlx::Error> {
+pub(super) async fn write(
+    pool: &SqlitePool,
+    batch: &[Entry],
+    keys: &[KeyRow],
+) -> Result<(), sqlx::Error> {
     let messages: Vec<_> = originals(batch).collect();
+    let (attempts, deferrals) = split(batch);
     let mut tx = pool.begin().await?;
     for chunk in chunks(&messages) {
         let sql = insert_sql(INSERT_MESSAGES, 4, chunk.len(), ON_CONFLICT);
@@ -112,7 +128,32 @@ pub(super) async fn write(pool: &SqlitePool, batch: &[Entry]) -> Result<(), sqlx
         }
         q.execute(&mut *tx).await?;
     }
-    for chunk in chunks(batch) {
+    for chunk in chunks(keys) {
+        let sql = insert_sql(INSERT_KEYS, 4, chunk.len(), KEYS_CONFLICT);
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q
+                .bind(&k.name)
+                .bind(&k.value)
+                .bind(&k.message_id)
+                .bind(int(k.at_ms));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in chunks(&deferrals) {
+        let sql = insert_sql(INSERT_DEFERRALS, 5, chunk.len(), "");
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.message_id)
+                .bind(&e.channel)
+                .bind(i64::from(e.attempt))
+                .bind(&e.error)
+                .bind(int(e.at_ms));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in chunks(&attempts) {
         let sql = insert_sql(INSERT_ATTEMPTS, 11, chunk.len(), "");
         let mut q = sqlx::query(&sql);
         for e in chunk {

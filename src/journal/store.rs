@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use sqlx::{Database, Encode, IntoArguments, PgPool, SqlitePool, Type};
 
-use super::entry::{Entry, Original};
+use super::entry::{Entry, JournalOutcome, Original};
+use super::keys::KeyRow;
 use super::query::{self, AttemptRow, Bind, Filter, StoredMessage};
 use super::{postgres, sqlite, JournalError, JournalUrl};
 
@@ -54,11 +55,12 @@ impl Store {
         }
     }
 
-    /// Writes a batch (attempts, and originals not yet stored) in one transaction.
-    pub async fn write(&self, batch: &[Entry]) -> Result<(), sqlx::Error> {
+    /// Writes a batch (attempts and deferrals, originals not yet stored, their business
+    /// `keys`) in one transaction.
+    pub async fn write(&self, batch: &[Entry], keys: &[KeyRow]) -> Result<(), sqlx::Error> {
         match self {
-            Store::Sqlite(pool) => sqlite::write(pool, batch).await,
-            Store::Postgres(pool) => postgres::write(pool, batch).await,
+            Store::Sqlite(pool) => sqlite::write(pool, batch, keys).await,
+            Store::Postgres(pool) => postgres::write(pool, batch, keys).await,
         }
     }
 
@@ -140,7 +142,10 @@ impl Store {
 }
 
 /// `sql` with its values bound in order.
-fn bound<'q, DB>(sql: &'q str, binds: &'q [Bind]) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+pub(super) fn bound<'q, DB>(
+    sql: &'q str,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
 where
     DB: Database,
     &'q str: Encode<'q, DB> + Type<DB>,
@@ -163,4 +168,11 @@ pub(super) fn originals(batch: &[Entry]) -> impl Iterator<Item = (&Entry, &Origi
         seen.insert(entry.message_id.as_str())
             .then_some((entry, original))
     })
+}
+
+/// A batch split by table: attempts, and deferrals (which made none).
+pub(super) fn split(batch: &[Entry]) -> (Vec<&Entry>, Vec<&Entry>) {
+    batch
+        .iter()
+        .partition(|e| e.outcome != JournalOutcome::Deferred)
 }

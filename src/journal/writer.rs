@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::entry::Entry;
+use super::keys::KeySpec;
 use super::store::{Role, Store};
 use super::{JournalError, JournalUrl};
 use crate::clock::now_ms;
@@ -60,6 +61,8 @@ pub(super) struct Writer {
     pub retention: Duration,
     pub stats: Arc<Stats>,
     pub stop: CancellationToken,
+    /// Which business keys to index, taken from each original as it is written.
+    keys: KeySpec,
     /// `None` until connected and migrated, and again after any failure.
     store: Option<Store>,
     backoff: Duration,
@@ -75,6 +78,7 @@ impl Writer {
         retention: Duration,
         stats: Arc<Stats>,
         stop: CancellationToken,
+        keys: KeySpec,
     ) -> Self {
         Self {
             rx,
@@ -82,6 +86,7 @@ impl Writer {
             retention,
             stats,
             stop,
+            keys,
             store: None,
             backoff: FIRST_BACKOFF,
             failures: 0,
@@ -142,9 +147,10 @@ impl Writer {
 
     /// Writes `batch`, retrying with capped backoff until it lands; empties it.
     async fn write(&mut self, batch: &mut Vec<Entry>) {
+        let keys = self.keys.rows(batch);
         loop {
             let error = match self.connected().await {
-                Ok(store) => match store.write(batch).await {
+                Ok(store) => match store.write(batch, &keys).await {
                     Ok(()) => return self.written(batch),
                     Err(e) if is_poison(&e) => return self.write_singly(batch).await,
                     Err(e) => JournalError::from(e),
@@ -171,7 +177,7 @@ impl Writer {
         while let Some(entry) = rest.next() {
             let one = std::slice::from_ref(&entry);
             let result = match &self.store {
-                Some(store) => store.write(one).await,
+                Some(store) => store.write(one, &self.keys.rows(one)).await,
                 None => Err(sqlx::Error::PoolClosed),
             };
             match result {

@@ -50,30 +50,24 @@ impl Handled {
         }
     }
 
-    /// The journal's name for what became of it; `None` for a deferral, which made no
-    /// attempt and so leaves no record.
-    pub fn journal_outcome(&self) -> Option<JournalOutcome> {
-        Some(match (&self.outcome, self.verdict) {
-            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => return None,
+    /// The journal's name for what became of it.
+    pub fn journal_outcome(&self) -> JournalOutcome {
+        match (&self.outcome, self.verdict) {
+            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => JournalOutcome::Deferred,
             (Outcome::Bad(_), _) => JournalOutcome::BadInput,
             (Outcome::Delivered { .. }, _) | (_, Verdict::Ack) => JournalOutcome::Delivered,
             (_, Verdict::RetryIn { .. }) => JournalOutcome::Retry,
             (_, Verdict::Park) => JournalOutcome::Parked,
-        })
+        }
     }
 
-    /// The record of one handled message; `None` for a deferral (no attempt was made).
+    /// The record of one handled message (a deferral too: no attempt, but counted).
     /// `original` is kept on the first attempt so the message can be replayed later.
-    pub fn entry(
-        &self,
-        message_id: &str,
-        attempt: u32,
-        original: Option<Original>,
-    ) -> Option<Entry> {
+    pub fn entry(&self, message_id: &str, attempt: u32, original: Option<Original>) -> Entry {
         let handled = self;
-        let outcome = self.journal_outcome()?;
+        let outcome = self.journal_outcome();
         let sent = handled.sent.as_ref();
-        Some(Entry {
+        Entry {
             message_id: message_id.to_owned(),
             channel: handled.channel.clone(),
             notify_type: handled.notify_type,
@@ -86,7 +80,7 @@ impl Handled {
             outcome,
             at_ms: now_ms(),
             message: original,
-        })
+        }
     }
 
     /// The brand's HTTP status, when it answered.
@@ -125,13 +119,10 @@ mod tests {
         let cases = [
             (
                 handled(Outcome::Delivered { status: 200 }, Verdict::Ack),
-                Some(JournalOutcome::Delivered),
+                JournalOutcome::Delivered,
             ),
-            (handled(failed(), retry), Some(JournalOutcome::Retry)),
-            (
-                handled(failed(), Verdict::Park),
-                Some(JournalOutcome::Parked),
-            ),
+            (handled(failed(), retry), JournalOutcome::Retry),
+            (handled(failed(), Verdict::Park), JournalOutcome::Parked),
             (
                 handled(
                     Outcome::Deferred,
@@ -140,14 +131,14 @@ mod tests {
                         wait: Duration::from_secs(1),
                     },
                 ),
-                None,
+                JournalOutcome::Deferred,
             ),
             (
                 handled(
                     Outcome::Bad(crate::parse::BadInput::UnknownChannel("x".into())),
                     Verdict::Park,
                 ),
-                Some(JournalOutcome::BadInput),
+                JournalOutcome::BadInput,
             ),
         ];
         for (handled, expected) in cases {

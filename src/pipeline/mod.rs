@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, field, info, warn, Instrument, Span};
 
 use crate::channel::Channel;
+use crate::channel_pause::Pauses;
 use crate::deliver::{HttpClient, SendError, UrlRefused};
+use crate::journal::{biz_of_whale, hide, Mask};
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
@@ -58,11 +60,17 @@ pub struct Pipeline {
     /// idle between one signature and the next, which measured 35% slower
     /// (bench/FINDINGS.md).
     signing: Arc<Semaphore>,
+    /// Channels an operator paused: their messages are deferred before any attempt.
+    pauses: Arc<Pauses>,
+    /// Voucher secrets hidden in a failed attempt's error and answer, before they are
+    /// logged, journalled or written into the parking lot.
+    mask: Mask,
 }
 
 impl Pipeline {
     /// Builds the routing table and per-channel in-flight limits; messages over
-    /// `max_message_bytes` are refused as too large.
+    /// `max_message_bytes` are refused as too large. No channel is paused, and the
+    /// presets' password fields are masked, until `with_pauses` and `with_mask` say otherwise.
     pub fn new<'a>(
         channels: impl IntoIterator<Item = &'a Channel>,
         max_message_bytes: usize,
@@ -81,7 +89,22 @@ impl Pipeline {
             sender,
             max_message_bytes,
             signing: Arc::new(Semaphore::new(2 * cores())),
+            pauses: Arc::default(),
+            mask: Mask::default(),
         }
+    }
+
+    /// Obeys `pauses` (shared with the task that keeps them current) instead of its own
+    /// empty set.
+    pub fn with_pauses(mut self, pauses: Arc<Pauses>) -> Self {
+        self.pauses = pauses;
+        self
+    }
+
+    /// Hides `mask`'s secret fields instead of the presets' password fields.
+    pub fn with_mask(mut self, mask: Mask) -> Self {
+        self.mask = mask;
+        self
     }
 
     /// Parses, routes, formats and signs: everything short of sending.
@@ -220,6 +243,9 @@ impl Pipeline {
                 sent,
             }
         };
+        if self.pauses.is_paused(&channel.id) {
+            return Some(handled(Outcome::Deferred, None));
+        }
         // The slot is taken before signing: a message that is then deferred costs no
         // signature, and a signed one goes out at once, its timestamp fresh.
         let ready = async {
@@ -257,7 +283,7 @@ impl Pipeline {
         let url = prepared.request.url.to_string();
         let started = Instant::now();
         let allow_private = channel.url_policy.allow_private;
-        match self
+        let judged = match self
             .sender
             .send(prepared.request, channel.timeout, allow_private)
             .await
@@ -317,11 +343,53 @@ impl Pipeline {
                 };
                 (outcome, Some(sent))
             }
-        }
+        };
+        self.masked(judged, &prepared.message.whale_message)
+    }
+
+    /// A failure's error and answer with the message's voucher secrets hidden (a brand
+    /// may quote them back); only failures pay for reading the secrets.
+    fn masked(&self, judged: (Outcome, Option<Sent>), whale: &str) -> (Outcome, Option<Sent>) {
+        let (
+            Outcome::Failed {
+                status,
+                error,
+                retry_after,
+            },
+            sent,
+        ) = judged
+        else {
+            return judged;
+        };
+        let secrets = biz_of_whale(whale)
+            .map(|biz| self.mask.secrets(&biz))
+            .unwrap_or_default();
+        let outcome = Outcome::Failed {
+            status,
+            error: hide(&secrets, &error),
+            retry_after,
+        };
+        let sent = sent.map(|mut s| {
+            s.response = s.response.map(|r| hide(&secrets, &r));
+            s
+        });
+        (outcome, sent)
     }
 }
 
 impl Pipeline {
+    /// The channel with this `channelId`, when it is configured.
+    pub fn channel(&self, id: &str) -> Option<&Channel> {
+        self.channels.get(id).map(|(c, _)| c.as_ref())
+    }
+
+    /// Every configured `channelId`, sorted.
+    pub fn channel_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.channels.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Every retry step any channel's schedule uses: one retry queue each.
     pub fn retry_steps(&self) -> Vec<std::time::Duration> {
         retry::queue_steps(self.channels.values().map(|(c, _)| &c.retry))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::RawJournal;
 use super::{duration, expand_env, invalid, SettingsError};
-use crate::journal::{JournalConfig, JournalUrl};
+use crate::journal::{JournalConfig, JournalUrl, KeySpec, Mask};
 
 const DEFAULT_URL: &str = "sqlite://notify-bridge.db";
 /// Entries waiting for the writer, at most; beyond that new ones are dropped and counted.
@@ -36,10 +36,20 @@ pub(super) fn build(
             format!("must be 1 to {MAX_BUFFER} entries"),
         ));
     }
+    let keys =
+        KeySpec::new(raw.keys.as_ref()).map_err(|e| invalid("journal.keys", e.to_string()))?;
+    let mask = match &raw.mask {
+        Some(pointers) => {
+            Mask::new(pointers).map_err(|e| invalid("journal.mask", e.to_string()))?
+        }
+        None => Mask::default(),
+    };
     Ok(JournalConfig {
         url,
         retention,
         buffer,
+        keys,
+        mask,
     })
 }
 
@@ -52,6 +62,8 @@ mod tests {
             url: url.map(Into::into),
             retention: retention.map(Into::into),
             buffer,
+            keys: None,
+            mask: None,
         }
     }
 

@@ -117,9 +117,16 @@ impl Settings {
     ) -> Result<Self, SettingsError> {
         let broker = broker::build(raw.broker, env)?;
         let admin = admin(raw.admin, env, base)?;
-        let journal = journal::build(raw.journal, env)?;
+        let mut journal = journal::build(raw.journal, env)?;
         let mut channels = BTreeMap::new();
         for (id, raw_channel) in raw.channels {
+            if let Some(keys) = &raw_channel.journal_keys {
+                let key = format!("channels.{id}.journal_keys");
+                journal
+                    .keys
+                    .set_channel(&id, keys)
+                    .map_err(|e| invalid(key, e.to_string()))?;
+            }
             let channel = channel::build(&id, raw_channel, env, base)?;
             channels.insert(id, channel);
         }

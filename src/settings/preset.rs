@@ -46,6 +46,7 @@ pub fn defaults(name: &str) -> Option<RawChannel> {
 pub fn merge(ours: RawChannel, base: RawChannel) -> RawChannel {
     RawChannel {
         preset: ours.preset.or(base.preset),
+        journal_keys: ours.journal_keys.or(base.journal_keys),
         message_types: ours.message_types.or(base.message_types),
         app_id: ours.app_id.or(base.app_id),
         template_file: ours.template_file.or(base.template_file),

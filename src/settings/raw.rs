@@ -65,12 +65,18 @@ pub struct RawJournal {
     pub retention: Option<String>,
     /// Entries that may wait for the writer before new ones are dropped.
     pub buffer: Option<usize>,
+    /// Business keys to index: `name = "/json/pointer"` into each message's bizContent.
+    pub keys: Option<BTreeMap<String, String>>,
+    /// Secret fields (JSON pointers into bizContent) masked wherever a message is shown.
+    pub mask: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawChannel {
     pub preset: Option<String>,
+    /// This channel's own business keys, in place of `journal.keys`.
+    pub journal_keys: Option<BTreeMap<String, String>>,
     pub message_types: Option<Vec<String>>,
     pub app_id: Option<String>,
     pub timeout: Option<String>,

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 5),
     ("pipeline", 6),
     ("channel", 7),
+    ("channel_pause", 7),
     ("deliver", 7),
     ("format", 7),
     ("journal", 7),

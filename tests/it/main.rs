@@ -7,6 +7,7 @@ mod bench_smoke;
 mod blip;
 mod cli;
 mod cluster;
+mod console;
 mod dead;
 mod delivery;
 mod demo;

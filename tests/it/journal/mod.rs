@@ -5,6 +5,7 @@
 //! run on each backend. `sqlite.rs` and `postgres.rs` hold the backend's own fixtures and
 //! the faults each can really suffer.
 
+mod keys;
 mod postgres;
 mod scenarios;
 mod sqlite;
@@ -12,11 +13,14 @@ mod sqlite;
 use std::time::{Duration, Instant};
 
 use notify_bridge::clock::now_ms;
-use notify_bridge::journal::JournalConfig;
-use notify_bridge::journal::{Entry, Journal, JournalOutcome, JournalReader, JournalUrl, Original};
+use notify_bridge::journal::{
+    Entry, Journal, JournalConfig, JournalOutcome, JournalReader, JournalUrl, KeySpec, Mask,
+    Original,
+};
 use notify_bridge::message::NotifyType;
 
 use crate::support::eventually;
+use keys::keys_find_every_attempt;
 use scenarios::{batches_and_queries, retention_prunes};
 
 /// Generous: the writer's backoff is capped at 5 s, and two cores are shared.
@@ -36,6 +40,8 @@ pub fn settings(url: &str, buffer: usize) -> JournalConfig {
         url: JournalUrl::parse(url).unwrap(),
         retention: Duration::from_secs(7 * 24 * 3600),
         buffer,
+        keys: KeySpec::default(),
+        mask: Mask::default(),
     }
 }
 

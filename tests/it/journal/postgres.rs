@@ -106,6 +106,13 @@ async fn postgres_batches_and_every_query() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_business_keys_find_every_attempt() {
+    let scratch = Scratch::new().await;
+    keys_find_every_attempt(&scratch.url()).await;
+    scratch.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_retention_prunes_old_attempts_and_orphaned_messages() {
     let scratch = Scratch::new().await;
     retention_prunes(&scratch.url()).await;

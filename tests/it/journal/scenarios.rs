@@ -126,6 +126,7 @@ pub async fn batches_and_queries(url: &str) {
         outcome: Some(JournalOutcome::Delivered),
         since_ms: Some(base),
         limit: Some(5),
+        ..Filter::default()
     })
     .await;
     // The two newest match, then i ≡ 0 (mod 2, 3 and 4): multiples of 12, newest first.

@@ -40,6 +40,12 @@ async fn sqlite_batches_and_every_query() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_business_keys_find_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    keys_find_every_attempt(&url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_retention_prunes_old_attempts_and_orphaned_messages() {
     let dir = tempfile::tempdir().unwrap();
     retention_prunes(&url(dir.path())).await;

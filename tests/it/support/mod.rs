@@ -1,6 +1,7 @@
 //! Fixtures for the integration tests: the real broker, real HTTP receivers, the bridge.
 
 pub mod broker;
+pub mod browser;
 pub mod cleanup;
 pub mod node;
 pub mod preflight;

@@ -77,6 +77,11 @@ const NEEDS: &[Need] = &[
         present: || on_path("promtool"),
     },
     Need {
+        what: "chromium and chromedriver (the console's browser test)",
+        install: "apt-get install chromium chromium-driver",
+        present: || on_path("chromium") && on_path("chromedriver"),
+    },
+    Need {
         what: "python3 with `cryptography`",
         install: "pip install cryptography (or apt-get install python3-cryptography)",
         present: python_cryptography,
