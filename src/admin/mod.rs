@@ -1,5 +1,6 @@
 //! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `POST /admin/reload`, the delivery
-//! journal under `/deliveries`, pausing channels under `/channels`, and the operator console under `/ui` (`console/`).
+//! journal under `/deliveries`, pausing channels under `/channels`, and the operator
+//! console under `/ui` (`console/`).
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
 //! requires `Authorization: Bearer <token>`.
