@@ -2,10 +2,14 @@
 //!
 //! The schema files are the contract WHALE publishes against; they are embedded in the
 //! binary so a deployed bridge checks exactly the schema it was built and tested with.
+//! A typed check of the same rules accepts the usual message first; whatever it does not
+//! accept, the schema judges (and names the violation).
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
+
+use crate::message::{MessageType, NotifyType};
 
 const QUEUE_MESSAGE: &str = include_str!("../schemas/queue-message.schema.json");
 const STANDARD_MESSAGE: &str = include_str!("../schemas/standard-message.schema.json");
@@ -38,13 +42,61 @@ impl Schemas {
 
     /// Checks a queue message (SPEC §1).
     pub fn check_queue_message(&self, doc: &Value) -> Result<(), Violation> {
+        if queue_message_holds(doc) {
+            return Ok(());
+        }
         first_violation(&self.queue_message, doc, "")
     }
 
     /// Checks a standard message; field names are reported under `whaleMessage.`.
     pub fn check_standard_message(&self, doc: &Value) -> Result<(), Violation> {
+        if standard_message_holds(doc) {
+            return Ok(());
+        }
         first_violation(&self.standard_message, doc, "whaleMessage.")
     }
+}
+
+/// The typed form of `schemas/queue-message.schema.json`: true only for a document the
+/// schema accepts. It checks what the schema says field by field, without the general
+/// validator's walk; anything it does not accept goes to the validator, which gives the
+/// verdict and names the violation, so the schema stays the contract. A test holds the two
+/// to the same answers over a corpus of documents.
+fn queue_message_holds(doc: &Value) -> bool {
+    let Value::Object(fields) = doc else {
+        return false;
+    };
+    let text = |name: &str| match fields.get(name) {
+        Some(Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    text("channelId").is_some_and(|s| !s.is_empty())
+        && text("notifyUrl").is_some_and(|s| !s.is_empty())
+        && text("notifyType").is_some_and(|s| NotifyType::parse(s).is_some())
+        && text("messageType").is_some_and(|s| MessageType::parse(s).is_some())
+        && match fields.get("whaleMessage") {
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Object(_)) => true,
+            _ => false,
+        }
+}
+
+/// The typed form of `schemas/standard-message.schema.json`, as [`queue_message_holds`].
+fn standard_message_holds(doc: &Value) -> bool {
+    let Value::Object(fields) = doc else {
+        return false;
+    };
+    let optional = |name: &str, holds: fn(&Value) -> bool| fields.get(name).is_none_or(holds);
+    matches!(
+        fields.get("bizContent"),
+        Some(Value::String(_) | Value::Object(_))
+    ) && optional("appId", Value::is_string)
+        && optional("action", Value::is_string)
+        && optional("version", |v| v.as_str().is_some_and(|s| !s.is_empty()))
+        && optional("timestamp", |v| {
+            v.is_string() || v.as_i64().is_some() || v.as_u64().is_some()
+        })
+        && optional("sign", |v| v.is_string() || v.is_null())
 }
 
 fn compile(text: &str) -> Validator {
@@ -148,6 +200,63 @@ mod tests {
                 value: "Nope".into()
             })
         );
+    }
+
+    /// The typed checks and the schemas give the same verdict on every document here; a
+    /// typed accept the schema refuses would let through what the contract forbids.
+    #[test]
+    fn typed_checks_agree_with_the_schemas() {
+        let s = Schemas::load();
+        let queue = [
+            r#"{"channelId":"c","notifyUrl":"https://x","notifyType":"MakeCode","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"VerifyVoid","messageType":"third","whaleMessage":{"a":1},"extra":[1]}"#,
+            r#"{"channelId":"","notifyUrl":"u","notifyType":"Verify","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"","notifyType":"Verify","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"verify","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"Verify","messageType":"EBUY","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"Verify","messageType":"ebuy","whaleMessage":""}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"Verify","messageType":"ebuy","whaleMessage":[]}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"Verify","messageType":"ebuy","whaleMessage":null}"#,
+            r#"{"channelId":7,"notifyUrl":"u","notifyType":"Verify","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyType":"Verify","messageType":"ebuy","whaleMessage":"{}"}"#,
+            r#"{"channelId":"c","notifyUrl":"u","notifyType":"Verify","messageType":"ebuy"}"#,
+            r#"{"channelId":"商","notifyUrl":"u","notifyType":"CodeExpire","messageType":"ebuy","whaleMessage":"x"}"#,
+            r#"[]"#,
+            r#""text""#,
+        ];
+        let standard = [
+            r#"{"bizContent":"{}"}"#,
+            r#"{"bizContent":{"a":0.10},"appId":"A","action":"MakeCodeNotify","version":"1.0","timestamp":"1700000000000","sign":"S"}"#,
+            r#"{"bizContent":"{}","timestamp":1700000000000,"sign":null,"extra":{"x":[1]}}"#,
+            r#"{"bizContent":"{}","timestamp":-5}"#,
+            r#"{"bizContent":"{}","timestamp":1.5}"#,
+            r#"{"bizContent":"{}","timestamp":true}"#,
+            r#"{"bizContent":"{}","version":""}"#,
+            r#"{"bizContent":"{}","version":2}"#,
+            r#"{"bizContent":"{}","appId":null}"#,
+            r#"{"bizContent":"{}","action":1}"#,
+            r#"{"bizContent":"{}","sign":1}"#,
+            r#"{"bizContent":5}"#,
+            r#"{"bizContent":null}"#,
+            r#"{"bizContent":[]}"#,
+            r#"{}"#,
+            r#"[]"#,
+        ];
+        let cases = queue
+            .iter()
+            .map(|t| (t, queue_message_holds as fn(&Value) -> bool, &s.queue_message))
+            .chain(
+                standard
+                    .iter()
+                    .map(|t| (t, standard_message_holds as fn(&Value) -> bool, &s.standard_message)),
+            );
+        let mut accepted = 0;
+        for (text, typed, schema) in cases {
+            let doc: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(typed(&doc), schema.is_valid(&doc), "{text}");
+            accepted += usize::from(typed(&doc));
+        }
+        assert_eq!(accepted, 7, "the corpus holds accepted documents of both kinds");
     }
 
     #[test]

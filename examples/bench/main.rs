@@ -8,7 +8,8 @@
 //! Layout: `opts` (flags), `run` (the scenarios of one run), `noisy` (the noisy
 //! neighbour), `scenario` (one measurement), `child` (consumer processes, /proc),
 //! `passthrough` (the baseline consumer),
-//! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
+//! `prepare` (the bridge's CPU work on one message, without I/O), `stages` (the same and the
+//! metrics, journal entry and journal insert, stage by stage, for callgrind), `acks` (the broker's CPU
 //! per message under each ack pattern, without the bridge). The publisher, the HTTP sink,
 //! the figures, the bridge's TOML and the RSA yardstick come from the `bench-harness`
 //! library (`bench/harness/`), shared with the smoke test.
@@ -21,6 +22,7 @@ mod passthrough;
 mod prepare;
 mod run;
 mod scenario;
+mod stages;
 
 use std::process::ExitCode;
 
@@ -46,6 +48,9 @@ enum Mode {
     Prepare(prepare::Args),
     /// The broker's CPU per message under each ack pattern, without the bridge.
     Acks(acks::Args),
+    /// The bridge's per-message work stage by stage (prepare, metrics, journal entry,
+    /// journal insert), without broker or HTTP: run it under callgrind.
+    Stages(stages::Args),
 }
 
 #[tokio::main]
@@ -55,6 +60,7 @@ async fn main() -> ExitCode {
         Some(Mode::Passthrough(args)) => passthrough::run(args).await,
         Some(Mode::Prepare(args)) => prepare::run(args),
         Some(Mode::Acks(args)) => acks::run(args).await,
+        Some(Mode::Stages(args)) => stages::run(args).await,
         None => run::bench(cli.opts).await,
     };
     match result {
