@@ -66,24 +66,26 @@ pub fn nesting_depth(text: &[u8]) -> usize {
 
 fn scan(text: &[u8]) -> Shape {
     let (mut depth, mut deepest, mut keys) = (0usize, 0usize, 0usize);
-    let (mut in_string, mut escaped, mut after_string) = (false, false, false);
-    for &byte in text {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => {
-                    in_string = false;
-                    after_string = true;
-                }
-                _ => {}
-            }
-            continue;
-        }
+    let mut after_string = false;
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
+        at += 1;
         match byte {
             b' ' | b'\t' | b'\n' | b'\r' => continue,
             b':' if after_string => keys += 1,
-            b'"' => in_string = true,
+            b'"' => {
+                // To the closing quote: only a backslash needs a look (it hides the next byte).
+                while let Some(&byte) = text.get(at) {
+                    at += 1;
+                    match byte {
+                        b'"' => break,
+                        b'\\' => at += 1,
+                        _ => {}
+                    }
+                }
+                after_string = true;
+                continue;
+            }
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -254,7 +256,10 @@ mod tests {
         }
         // Fewer entries than keys for another reason: the keyed walk decides, and accepts.
         let number = br#"{"$serde_json::private::Number":"1"}"#;
-        assert_eq!(parse_strict(number).is_ok(), duplicate_key(number).is_none());
+        assert_eq!(
+            parse_strict(number).is_ok(),
+            duplicate_key(number).is_none()
+        );
     }
 
     #[test]
