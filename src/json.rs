@@ -50,6 +50,12 @@ pub fn parse_strict(text: &[u8]) -> Result<Value, Refusal> {
     }
 }
 
+/// How many object keys `text` holds at any depth (strings followed by `:`). Exact for
+/// valid JSON.
+pub fn key_count(text: &[u8]) -> usize {
+    scan(text).keys
+}
+
 /// What one pass over the bytes tells of a document.
 struct Shape {
     /// As [`nesting_depth`].
