@@ -32,33 +32,66 @@ pub enum Refusal {
 
 /// Parses JSON from outside: depth bounded before parsing, duplicate keys refused after.
 pub fn parse_strict(text: &[u8]) -> Result<Value, Refusal> {
-    if nesting_depth(text) > MAX_DEPTH {
+    let shape = scan(text);
+    if shape.depth > MAX_DEPTH {
         return Err(Refusal::TooDeep);
     }
     let doc = serde_json::from_slice(text).map_err(|e| Refusal::Syntax(e.to_string()))?;
+    // The parsed objects keep one entry per distinct key: as many entries as the text has
+    // keys means no key repeats. The keyed walk of the text (a set of owned keys per
+    // object) cost a quarter of a message's parse → format → sign, so it runs only when
+    // the counts differ, and gives the verdict then.
+    if entries(&doc) == shape.keys {
+        return Ok(doc);
+    }
     match duplicate_key(text) {
         Some(key) => Err(Refusal::DuplicateKey(key)),
         None => Ok(doc),
     }
 }
 
+/// How many object keys `text` holds at any depth (strings followed by `:`). Exact for
+/// valid JSON.
+pub fn key_count(text: &[u8]) -> usize {
+    scan(text).keys
+}
+
+/// What one pass over the bytes tells of a document.
+struct Shape {
+    /// As [`nesting_depth`].
+    depth: usize,
+    /// Object keys: strings followed by `:`. Exact for valid JSON.
+    keys: usize,
+}
+
 /// The deepest nesting of `[` and `{` in `text`, outside strings. Exact for valid JSON;
 /// for anything else an estimate, which is fine: it is refused either way.
 pub fn nesting_depth(text: &[u8]) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in text {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    scan(text).depth
+}
+
+fn scan(text: &[u8]) -> Shape {
+    let (mut depth, mut deepest, mut keys) = (0usize, 0usize, 0usize);
+    let mut after_string = false;
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
+        at += 1;
         match byte {
-            b'"' => in_string = true,
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b':' if after_string => keys += 1,
+            b'"' => {
+                // To the closing quote: only a backslash needs a look (it hides the next byte).
+                while let Some(&byte) = text.get(at) {
+                    at += 1;
+                    match byte {
+                        b'"' => break,
+                        b'\\' => at += 1,
+                        _ => {}
+                    }
+                }
+                after_string = true;
+                continue;
+            }
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -66,8 +99,29 @@ pub fn nesting_depth(text: &[u8]) -> usize {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        after_string = false;
     }
-    deepest
+    Shape {
+        depth: deepest,
+        keys,
+    }
+}
+
+/// Entries of every object in a parsed value, without recursion.
+fn entries(value: &Value) -> usize {
+    let mut count = 0;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => {
+                count += map.len();
+                pending.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// The nesting depth of a parsed value (a scalar is 0), without recursion.
@@ -187,6 +241,31 @@ mod tests {
         while let Value::Array(mut items) = v {
             v = items.pop().unwrap_or(Value::Null);
         }
+    }
+
+    #[test]
+    fn strict_parsing_counts_keys_to_find_repeats() {
+        assert_eq!(scan(br#"{"a" : 1, "b":{"c":[":",{"d":"e"}]}}"#).keys, 4);
+        assert_eq!(scan(br#"["a", "b"]"#).keys, 0);
+        assert_eq!(scan(br#"{"k\":":1}"#).keys, 1);
+        assert!(parse_strict(br#"{"a":1,"b":{"c":[1.50,{"d":2}]}}"#).is_ok());
+        for repeated in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"x":[{"k":1,"\u006b":2}]}"#,
+            br#"{"o":{"p":{"q":1,"q":1}}}"#,
+        ] {
+            assert!(
+                matches!(parse_strict(repeated), Err(Refusal::DuplicateKey(_))),
+                "{}",
+                String::from_utf8_lossy(repeated)
+            );
+        }
+        // Fewer entries than keys for another reason: the keyed walk decides, and accepts.
+        let number = br#"{"$serde_json::private::Number":"1"}"#;
+        assert_eq!(
+            parse_strict(number).is_ok(),
+            duplicate_key(number).is_none()
+        );
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! Layout: `opts` (flags), `run` (the scenarios of one run), `noisy` (the noisy
 //! neighbour), `scenario` (one measurement), `child` (consumer processes, /proc),
 //! `passthrough` (the baseline consumer),
-//! `prepare` (the bridge's CPU work on one message, without I/O), `acks` (the broker's CPU
-//! per message under each ack pattern, without the bridge), `keys` (the journal's
-//! business-key extraction). The publisher, the HTTP sink, the figures, the bridge's TOML
-//! and the RSA yardstick come from the `bench-harness` library (`bench/harness/`), shared
-//! with the smoke test.
+//! `prepare` (the bridge's CPU work on one message, without I/O), `stages` (the same plus
+//! the metrics, journal entry and journal insert, stage by stage, for callgrind), `acks`
+//! (the broker's CPU per message under each ack pattern, without the bridge), `keys` (the
+//! journal's business-key extraction). The publisher, the HTTP sink, the figures, the
+//! bridge's TOML and the RSA yardstick come from the `bench-harness` library
+//! (`bench/harness/`), shared with the smoke test.
 
 mod acks;
 mod child;
@@ -23,6 +24,7 @@ mod passthrough;
 mod prepare;
 mod run;
 mod scenario;
+mod stages;
 
 use std::process::ExitCode;
 
@@ -50,6 +52,9 @@ enum Mode {
     Acks(acks::Args),
     /// Time the journal's business-key extraction of one message.
     Keys(keys::Args),
+    /// The bridge's per-message work stage by stage (prepare, metrics, journal entry,
+    /// journal insert), without broker or HTTP: run it under callgrind.
+    Stages(stages::Args),
 }
 
 #[tokio::main]
@@ -60,6 +65,7 @@ async fn main() -> ExitCode {
         Some(Mode::Prepare(args)) => prepare::run(args),
         Some(Mode::Acks(args)) => acks::run(args).await,
         Some(Mode::Keys(args)) => keys::run(args),
+        Some(Mode::Stages(args)) => stages::run(args).await,
         None => run::bench(cli.opts).await,
     };
     match result {

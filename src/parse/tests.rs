@@ -165,3 +165,49 @@ fn header_value_starts_with_the_code() {
     let e = BadInput::MissingField("notifyUrl".into());
     assert_eq!(e.header_value(), "missing-field: missing field `notifyUrl`");
 }
+
+/// The fast path takes only what the general path accepts, and reads it the same way.
+#[test]
+fn the_usual_path_agrees_with_the_general_one() {
+    let schemas = Schemas::load();
+    let general = |text: &str| general(text.as_bytes(), Declared::default(), &schemas);
+    let nested = GOOD.replace(
+        r#""whaleMessage":"{\"bizContent\":\"{}\"}""#,
+        r#""whaleMessage":{"bizContent":"{}"}"#,
+    );
+    let corpus = [
+        GOOD.to_owned(),
+        GOOD.replace(r#""c""#, r#""\u5546\n""#),
+        GOOD.replace("}\"}", "}\"}  "),
+        nested,
+        GOOD.replace(r#""channelId":"c""#, r#""channelId":"""#),
+        GOOD.replace(r#""channelId":"c""#, r#""channelId":7"#),
+        GOOD.replace(r#""channelId":"c""#, r#""channelId":"c","channelId":"d""#),
+        GOOD.replace(r#""channelId":"c""#, r#""extra":1"#),
+        GOOD.replace(r#""channelId":"c""#, r#""channelId":"c","extra":{"a":1}"#),
+        GOOD.replace("\"Verify\"", "\"verify\""),
+        GOOD.replace("\"ebuy\"", "\"EBUY\""),
+        GOOD.replace(
+            r#""whaleMessage":"{\"bizContent\":\"{}\"}""#,
+            r#""whaleMessage":"""#,
+        ),
+        GOOD.replace("}\"}", "}\"},"),
+        GOOD.replace("}\"}", "}\"}x"),
+        r#"["c","u","Verify","ebuy","{}"]"#.to_owned(),
+        r#"["c","u","Verify","ebuy","w",{"a":1,"b":2,"c":3,"d":4,"e":5}]"#.to_owned(),
+    ];
+    let mut fast = 0;
+    for text in &corpus {
+        // Anything else is the general path's to judge: nothing to compare.
+        if let Some(message) = usual(text.as_bytes()) {
+            fast += 1;
+            assert_eq!(Ok(message), general(text), "{text}");
+        }
+    }
+    assert_eq!(fast, 3, "the usual messages take the fast path");
+    assert_eq!(
+        parse(&corpus[6]).unwrap_err().code(),
+        "duplicate-key",
+        "a repeated field is still refused"
+    );
+}

@@ -41,12 +41,23 @@ pub use super::explain::MASK;
 impl SortedParams {
     /// The signature of `fields` (the field named `sign_field` is left out).
     pub fn sign(&self, fields: &Map<String, Value>, sign_field: &str) -> String {
-        self.sign_canonical(&self.canonical(fields, sign_field))
+        // The string hashed, built in one pass; the parts list is only for showing it.
+        let mut text = String::new();
+        self.fill(fields, sign_field, |piece| match piece {
+            Piece::Params(params) if text.is_empty() => text = params,
+            Piece::Params(params) => text.push_str(&params),
+            Piece::Secret => text.push_str(self.secret.expose()),
+            Piece::Literal(literal) => text.push_str(literal),
+        });
+        self.digest(&text)
     }
 
     /// The signature over an already built canonical string.
     pub fn sign_canonical(&self, canonical: &Canonical) -> String {
-        let text = canonical.exposed();
+        self.digest(&canonical.exposed())
+    }
+
+    fn digest(&self, text: &str) -> String {
         let digest = match self.hash {
             Hash::Md5 => Md5::digest(text.as_bytes()).to_vec(),
             Hash::Sha256 => Sha256::digest(text.as_bytes()).to_vec(),
@@ -68,37 +79,60 @@ impl SortedParams {
         self.canonical(fields, sign_field).masked()
     }
 
-    /// The string that is hashed, in parts: the template filled in one pass, so a body
-    /// value that happens to contain `{secret}` stays text and never pulls the secret in.
+    /// The string that is hashed, in parts.
     pub fn canonical(&self, fields: &Map<String, Value>, sign_field: &str) -> Canonical {
         let mut parts = Vec::new();
-        let mut literal = String::new();
-        let mut rest = self.template.as_str();
-        while let Some(c) = rest.chars().next() {
-            let (part, len) = if rest.starts_with("{params}") {
-                (
-                    Some(Part::Data(params(fields, sign_field))),
-                    "{params}".len(),
-                )
-            } else if rest.starts_with("{secret}") {
-                (Some(Part::Secret(self.secret.clone())), "{secret}".len())
-            } else {
-                literal.push(c);
-                (None, c.len_utf8())
-            };
-            if let Some(part) = part {
-                if !literal.is_empty() {
-                    parts.push(Part::Literal(std::mem::take(&mut literal)));
-                }
-                parts.push(part);
-            }
-            rest = &rest[len..];
-        }
-        if !literal.is_empty() {
-            parts.push(Part::Literal(literal));
-        }
+        self.fill(fields, sign_field, |piece| {
+            parts.push(match piece {
+                Piece::Params(params) => Part::Data(params),
+                Piece::Secret => Part::Secret(self.secret.clone()),
+                Piece::Literal(literal) => Part::Literal(literal.to_owned()),
+            })
+        });
         Canonical::new(parts)
     }
+
+    /// The template filled in one pass, piece by piece in order: a body value that happens
+    /// to contain `{secret}` stays text and never pulls the secret in.
+    fn fill<'t>(
+        &'t self,
+        fields: &Map<String, Value>,
+        sign_field: &str,
+        mut emit: impl FnMut(Piece<'t>),
+    ) {
+        let template = self.template.as_str();
+        let (mut literal_from, mut at) = (0, 0);
+        while let Some(c) = template[at..].chars().next() {
+            let rest = &template[at..];
+            let (piece, len) = if rest.starts_with(PARAMS) {
+                (Piece::Params(params(fields, sign_field)), PARAMS.len())
+            } else if rest.starts_with(SECRET) {
+                (Piece::Secret, SECRET.len())
+            } else {
+                at += c.len_utf8();
+                continue;
+            };
+            if literal_from < at {
+                emit(Piece::Literal(&template[literal_from..at]));
+            }
+            emit(piece);
+            at += len;
+            literal_from = at;
+        }
+        if literal_from < at {
+            emit(Piece::Literal(&template[literal_from..]));
+        }
+    }
+}
+
+const PARAMS: &str = "{params}";
+const SECRET: &str = "{secret}";
+
+/// One piece of a filled template.
+enum Piece<'t> {
+    Params(String),
+    Secret,
+    Literal(&'t str),
 }
 
 /// `k=v&…` over the non-empty fields except the signature, keys in byte order.
