@@ -268,6 +268,98 @@ signer = { secret = "new-brand-secret" }
     broker.cleanup(&queue).await;
 }
 
+/// Without `admin.token` the API trusts loopback, so what a web page in the operator's
+/// browser can send must be refused: a cross-site POST and a DNS-rebinding `Host`.
+#[tokio::test]
+async fn a_tokenless_admin_refuses_what_a_web_page_sends() {
+    let queue = unique_queue("admincsrf");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    let text = config(&queue, port, "s", "").replace("token = \"adm1n-t0ken\"\n", "");
+    assert!(!text.contains("token ="), "tokenless config");
+    std::fs::write(&path, text).unwrap();
+    let bridge = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(10), "ready", || async {
+        matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    let paused = || async {
+        let list = http
+            .get(format!("{base}/channels/paused"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let list: Value = serde_json::from_str(&list).unwrap();
+        list["paused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["channelId"] == "shop")
+    };
+    let pause = format!("{base}/channels/shop/pause");
+    let refused = |response: reqwest::Response| async move {
+        assert_eq!(response.status().as_u16(), 403);
+        let body: Value =
+            serde_json::from_str(&response.text().await.unwrap()).expect("a JSON error");
+        body["error"].as_str().expect("an error text").to_owned()
+    };
+
+    let cross_site = http
+        .post(&pause)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    let error = refused(cross_site).await;
+    assert!(error.contains("cross-origin"), "{error}");
+    let fetch_site = http
+        .post(&pause)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    let error = refused(fetch_site).await;
+    assert!(error.contains("cross-site"), "{error}");
+    let rebinding = http
+        .post(&pause)
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    let error = refused(rebinding).await;
+    assert!(error.contains("loopback"), "{error}");
+    let rebinding_read = http
+        .get(format!("{base}/deliveries"))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    refused(rebinding_read).await;
+    assert!(!paused().await, "nothing refused paused the channel");
+
+    // The CLI and curl send no Origin.
+    let curl_like = http.post(&pause).send().await.unwrap();
+    assert_eq!(curl_like.status().as_u16(), 200);
+    assert!(paused().await, "the curl-like POST paused the channel");
+    let same_origin = http
+        .post(format!("{base}/channels/shop/resume"))
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status().as_u16(), 200);
+    assert!(!paused().await, "a same-origin POST resumed it");
+    bridge.stop().await;
+}
+
 #[test]
 fn a_non_loopback_admin_needs_a_token() {
     let dir = tempfile::tempdir().unwrap();
