@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use notify_bridge::journal::JournalReader;
 use notify_bridge::secret::Secret;
 use notify_bridge::settings::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;
+use crate::support::process::bridge_cli;
 use crate::support::receiver::Receiver;
 use crate::support::{amqp_url, eventually, unique_queue, Bridge};
 use crate::{independent_sign, queue_message};
@@ -358,6 +360,71 @@ async fn a_tokenless_admin_refuses_what_a_web_page_sends() {
     assert_eq!(same_origin.status().as_u16(), 200);
     assert!(!paused().await, "a same-origin POST resumed it");
     bridge.stop().await;
+}
+
+/// A channel paused before a restart stays paused from the first message on: the pauses
+/// are read before the consumer starts.
+#[tokio::test]
+async fn a_restart_attempts_nothing_of_a_paused_channel() {
+    let queue = unique_queue("adminpaused");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config(&queue, free_port(), "s", "")).unwrap();
+    let settings = Settings::load(&path, &HashMap::new()).unwrap();
+    let url = settings.journal.url.clone();
+    // The first run creates the journal the pause is kept in.
+    let first = Bridge::start(settings);
+    eventually(Duration::from_secs(10), "the journal created", || async {
+        JournalReader::open(&url).await.is_ok()
+    })
+    .await;
+    first.stop().await;
+    let paused = bridge_cli(&[
+        "channel",
+        "pause",
+        "shop",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    assert!(paused.contains("paused shop"), "{paused}");
+
+    let body = queue_message(
+        "shop",
+        &receiver.url("/n"),
+        "Verify",
+        &json!({"bizContent": "{}"}),
+    );
+    let ids: Vec<String> = (0..20).map(|i| format!("restart-paused-{i}")).collect();
+    broker
+        .publish_all(&queue, body.as_bytes(), ids.clone().into_iter())
+        .await;
+    let second = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let reader = JournalReader::open(&url).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "every message deferred",
+        || async {
+            for id in &ids {
+                if reader.deferrals(id).await.unwrap().0 == 0 {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    for id in &ids {
+        assert!(
+            reader.attempts(id).await.unwrap().is_empty(),
+            "{id} attempted while its channel was paused"
+        );
+    }
+    assert_eq!(receiver.count(), 0, "no callback while paused");
+    reader.close().await;
+    second.stop().await;
 }
 
 #[test]
