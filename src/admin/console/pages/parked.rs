@@ -11,6 +11,7 @@ use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
 
 use super::{dash, excerpt, notice, time_ms, utc, PARKED_LIST, PARKED_MAX};
+use crate::admin::console::view::path_segment;
 use crate::admin::console::{record, refused, Console, Session};
 use crate::admin::deliveries::replay_by_id;
 use crate::admin::AdminState;
@@ -147,10 +148,7 @@ pub async fn replay_one(
         return refused(StatusCode::FORBIDDEN, "stale form; reload the page");
     }
     let id = form.id;
-    let back = format!(
-        "/ui/delivery/{}",
-        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    );
+    let back = format!("/ui/delivery/{}", path_segment(&id));
     let queue = &state.broker.queue;
     match replay_by_id(&state, &id).await {
         Ok(Some(done)) => {
