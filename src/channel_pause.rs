@@ -46,6 +46,40 @@ impl Pauses {
     }
 }
 
+/// Bounds the read before consuming, so a journal server that neither answers nor refuses
+/// delays the start by this much at most.
+const FIRST_READ: Duration = Duration::from_secs(10);
+
+/// Reads the pauses once, for the wiring to call before the consumer starts: otherwise a
+/// channel paused before a restart has its messages attempted until the watcher's first
+/// read lands. A journal that cannot be read is logged, and the bridge starts with no
+/// channel paused until the watcher reads it.
+pub async fn load(url: &JournalUrl, pauses: &Pauses) {
+    if let JournalUrl::Sqlite(options) = url {
+        if !options.get_filename().exists() {
+            // A journal not created yet holds no pauses (the writer creates it).
+            return;
+        }
+    }
+    let read = async {
+        let reader = JournalReader::open(url).await?;
+        let list = reader.paused_channels().await;
+        reader.close().await;
+        list
+    };
+    match tokio::time::timeout(FIRST_READ, read).await {
+        Ok(Ok(list)) => pauses.set(list.into_iter().map(|(c, _)| c).collect()),
+        Ok(Err(e)) => warn!(
+            error = %e,
+            "cannot read channel pauses before consuming: starting with no channel paused, so a paused channel's messages may be attempted until the journal can be read"
+        ),
+        Err(_) => warn!(
+            after = ?FIRST_READ,
+            "channel pauses not read in time before consuming: starting with no channel paused, so a paused channel's messages may be attempted until the journal can be read"
+        ),
+    }
+}
+
 /// Keeps `pauses` in step with the journal until `stop`. A journal that cannot be read
 /// leaves the last known pauses in force.
 pub async fn watch(url: JournalUrl, pauses: Arc<Pauses>, stop: CancellationToken) {

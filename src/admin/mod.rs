@@ -3,7 +3,9 @@
 //! console under `/ui` (`console/`).
 //!
 //! Loopback by default; when a token is configured every endpoint but the two probes
-//! requires `Authorization: Bearer <token>`.
+//! requires `Authorization: Bearer <token>`. Without one, the API answers loopback `Host`
+//! names only and refuses state-changing requests a browser marks as cross-site
+//! (`origin`), so a web page the operator visits cannot act through it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +15,13 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use futures_util::future::BoxFuture;
+use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::broker::BrokerConfig;
 use crate::channel_pause::Pauses;
@@ -33,6 +36,7 @@ use crate::secret::Secret;
 mod channels;
 mod console;
 mod deliveries;
+mod origin;
 
 pub use deliveries::Reader;
 
@@ -153,7 +157,23 @@ async fn reload(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn bearer(State(state): State<AdminState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
-        return next.run(request).await;
+        return match origin::tokenless_check(request.method(), request.headers()) {
+            Ok(()) => next.run(request).await,
+            Err(refusal) => {
+                warn!(
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    host = %origin::host_of(request.headers()),
+                    reason = %refusal,
+                    "admin API request refused"
+                );
+                (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "error": refusal.to_string() })),
+                )
+                    .into_response()
+            }
+        };
     };
     let given = request
         .headers()

@@ -104,6 +104,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         stop.clone(),
     ));
     let summary = tokio::spawn(summarize(Arc::clone(&metrics), stop.clone()));
+    crate::channel_pause::load(&journal_url, live.pauses()).await;
     let pauses = tokio::spawn(crate::channel_pause::watch(
         journal_url,
         Arc::clone(live.pauses()),

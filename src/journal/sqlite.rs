@@ -76,7 +76,10 @@ pub(super) fn pool(
 pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), JournalError> {
     let mut conn = pool.acquire().await?;
     conn.execute(migrate::CREATE_TABLE).await?;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // IMMEDIATE takes the write lock up front, where the busy timeout applies: a deferred
+    // transaction that reads the applied versions and then writes fails at once with
+    // "database is locked" when a CLI and the bridge upgrade the same file together.
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
     let applied: Vec<i64> = sqlx::query_scalar(migrate::APPLIED)
         .fetch_all(&mut *tx)
         .await?;

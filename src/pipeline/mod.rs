@@ -4,6 +4,7 @@
 //! verdict, and `handled` is the report of it the consumer settles, counts and journals.
 
 mod handled;
+mod masking;
 mod request;
 mod running;
 
@@ -24,7 +25,7 @@ use tracing::{debug, field, info, warn, Instrument, Span};
 use crate::channel::Channel;
 use crate::channel_pause::Pauses;
 use crate::deliver::{HttpClient, SendError, UrlRefused};
-use crate::journal::{biz_of_whale, hide, Mask};
+use crate::journal::Mask;
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
@@ -344,36 +345,7 @@ impl Pipeline {
                 (outcome, Some(sent))
             }
         };
-        self.masked(judged, &prepared.message.whale_message)
-    }
-
-    /// A failure's error and answer with the message's voucher secrets hidden (a brand
-    /// may quote them back); only failures pay for reading the secrets.
-    fn masked(&self, judged: (Outcome, Option<Sent>), whale: &str) -> (Outcome, Option<Sent>) {
-        let (
-            Outcome::Failed {
-                status,
-                error,
-                retry_after,
-            },
-            sent,
-        ) = judged
-        else {
-            return judged;
-        };
-        let secrets = biz_of_whale(whale)
-            .map(|biz| self.mask.secrets(&biz))
-            .unwrap_or_default();
-        let outcome = Outcome::Failed {
-            status,
-            error: hide(&secrets, &error),
-            retry_after,
-        };
-        let sent = sent.map(|mut s| {
-            s.response = s.response.map(|r| hide(&secrets, &r));
-            s
-        });
-        (outcome, sent)
+        masking::masked(&self.mask, judged, &prepared.message.whale_message)
     }
 }
 

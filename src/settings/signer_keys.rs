@@ -7,6 +7,7 @@
 //! channel is a `sorted-chars-md5` signer).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
@@ -15,12 +16,13 @@ use toml::{Table, Value};
 
 use super::channel::not_one_of;
 use super::{invalid, load_error, SettingsError};
+use crate::secret::REDACTED;
 
 /// The kinds, as `kind = …` names them.
 pub const KINDS: &str = "sorted-params, sorted-chars-md5, rsa";
 
 /// `kind = "sorted-params"` (the default): a hash over the sorted body parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SortedParamsKeys {
     pub secret: Option<String>,
@@ -33,7 +35,7 @@ pub struct SortedParamsKeys {
 }
 
 /// `kind = "sorted-chars-md5"`: 商战's MD5 over the body's sorted characters.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SortedCharsKeys {
     pub secret: Option<String>,
@@ -42,7 +44,7 @@ pub struct SortedCharsKeys {
 }
 
 /// `kind = "rsa"`: RSA signature headers, optionally with encrypted fields.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RsaKeys {
     /// Our private key (PEM, PKCS#1 or PKCS#8), inline or as a file.
@@ -59,6 +61,49 @@ pub struct RsaKeys {
     pub string_to_sign: Option<String>,
     /// notifyType → `X-EventCode`.
     pub event_codes: Option<BTreeMap<String, String>>,
+}
+
+/// What `Debug` shows for an inline secret: whether it is set, never the value.
+fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| REDACTED)
+}
+
+impl fmt::Debug for SortedParamsKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SortedParamsKeys")
+            .field("secret", &redacted(&self.secret))
+            .field("secret_file", &self.secret_file)
+            .field("field", &self.field)
+            .field("template", &self.template)
+            .field("hash", &self.hash)
+            .field("case", &self.case)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SortedCharsKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SortedCharsKeys")
+            .field("secret", &redacted(&self.secret))
+            .field("secret_file", &self.secret_file)
+            .field("field", &self.field)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RsaKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaKeys")
+            .field("private_key", &redacted(&self.private_key))
+            .field("private_key_file", &self.private_key_file)
+            .field("peer_public_key", &self.peer_public_key)
+            .field("peer_public_key_file", &self.peer_public_key_file)
+            .field("encrypt_fields", &self.encrypt_fields)
+            .field("padding", &self.padding)
+            .field("string_to_sign", &self.string_to_sign)
+            .field("event_codes", &self.event_codes)
+            .finish()
+    }
 }
 
 /// A signer table read as its kind's keys.
@@ -278,6 +323,20 @@ mod tests {
             error("kind = \"dsa\""),
             "channels.x.signer.kind: `dsa` is not one of sorted-params, sorted-chars-md5, rsa"
         );
+    }
+
+    #[test]
+    fn debug_shows_no_secret_or_private_key() {
+        for (kind, text) in [
+            ("sorted-params", "secret = \"Hunter2-sp\"\nfield = \"sign\""),
+            ("sorted-chars-md5", "secret = \"Hunter2-sc\""),
+            ("rsa", "private_key = \"Hunter2-rsa\"\npadding = \"pkcs1\""),
+        ] {
+            let keys = decode("k", table(&format!("kind = \"{kind}\"\n{text}"))).unwrap();
+            let shown = format!("{keys:?}");
+            assert!(!shown.contains("Hunter2"), "{kind}: {shown}");
+            assert!(shown.contains(REDACTED), "{kind}: {shown}");
+        }
     }
 
     #[test]

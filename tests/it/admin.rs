@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use notify_bridge::journal::JournalReader;
 use notify_bridge::secret::Secret;
 use notify_bridge::settings::Settings;
 use serde_json::{json, Map, Value};
 
 use crate::support::broker::TestBroker;
+use crate::support::process::bridge_cli;
 use crate::support::receiver::Receiver;
 use crate::support::{amqp_url, eventually, unique_queue, Bridge};
 use crate::{independent_sign, queue_message};
@@ -266,6 +268,163 @@ signer = { secret = "new-brand-secret" }
         "the refused config never ran"
     );
     broker.cleanup(&queue).await;
+}
+
+/// Without `admin.token` the API trusts loopback, so what a web page in the operator's
+/// browser can send must be refused: a cross-site POST and a DNS-rebinding `Host`.
+#[tokio::test]
+async fn a_tokenless_admin_refuses_what_a_web_page_sends() {
+    let queue = unique_queue("admincsrf");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    let text = config(&queue, port, "s", "").replace("token = \"adm1n-t0ken\"\n", "");
+    assert!(!text.contains("token ="), "tokenless config");
+    std::fs::write(&path, text).unwrap();
+    let bridge = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(10), "ready", || async {
+        matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    let paused = || async {
+        let list = http
+            .get(format!("{base}/channels/paused"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let list: Value = serde_json::from_str(&list).unwrap();
+        list["paused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["channelId"] == "shop")
+    };
+    let pause = format!("{base}/channels/shop/pause");
+    let refused = |response: reqwest::Response| async move {
+        assert_eq!(response.status().as_u16(), 403);
+        let body: Value =
+            serde_json::from_str(&response.text().await.unwrap()).expect("a JSON error");
+        body["error"].as_str().expect("an error text").to_owned()
+    };
+
+    let cross_site = http
+        .post(&pause)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    let error = refused(cross_site).await;
+    assert!(error.contains("cross-origin"), "{error}");
+    let fetch_site = http
+        .post(&pause)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    let error = refused(fetch_site).await;
+    assert!(error.contains("cross-site"), "{error}");
+    let rebinding = http
+        .post(&pause)
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    let error = refused(rebinding).await;
+    assert!(error.contains("loopback"), "{error}");
+    let rebinding_read = http
+        .get(format!("{base}/deliveries"))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    refused(rebinding_read).await;
+    assert!(!paused().await, "nothing refused paused the channel");
+
+    // The CLI and curl send no Origin.
+    let curl_like = http.post(&pause).send().await.unwrap();
+    assert_eq!(curl_like.status().as_u16(), 200);
+    assert!(paused().await, "the curl-like POST paused the channel");
+    let same_origin = http
+        .post(format!("{base}/channels/shop/resume"))
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status().as_u16(), 200);
+    assert!(!paused().await, "a same-origin POST resumed it");
+    bridge.stop().await;
+}
+
+/// A channel paused before a restart stays paused from the first message on: the pauses
+/// are read before the consumer starts.
+#[tokio::test]
+async fn a_restart_attempts_nothing_of_a_paused_channel() {
+    let queue = unique_queue("adminpaused");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config(&queue, free_port(), "s", "")).unwrap();
+    let settings = Settings::load(&path, &HashMap::new()).unwrap();
+    let url = settings.journal.url.clone();
+    // The first run creates the journal the pause is kept in.
+    let first = Bridge::start(settings);
+    eventually(Duration::from_secs(10), "the journal created", || async {
+        JournalReader::open(&url).await.is_ok()
+    })
+    .await;
+    first.stop().await;
+    let paused = bridge_cli(&[
+        "channel",
+        "pause",
+        "shop",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    assert!(paused.contains("paused shop"), "{paused}");
+
+    let body = queue_message(
+        "shop",
+        &receiver.url("/n"),
+        "Verify",
+        &json!({"bizContent": "{}"}),
+    );
+    let ids: Vec<String> = (0..20).map(|i| format!("restart-paused-{i}")).collect();
+    broker
+        .publish_all(&queue, body.as_bytes(), ids.clone().into_iter())
+        .await;
+    let second = Bridge::start(Settings::load(&path, &HashMap::new()).unwrap());
+    let reader = JournalReader::open(&url).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "every message deferred",
+        || async {
+            for id in &ids {
+                if reader.deferrals(id).await.unwrap().0 == 0 {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    for id in &ids {
+        assert!(
+            reader.attempts(id).await.unwrap().is_empty(),
+            "{id} attempted while its channel was paused"
+        );
+    }
+    assert_eq!(receiver.count(), 0, "no callback while paused");
+    reader.close().await;
+    second.stop().await;
 }
 
 #[test]

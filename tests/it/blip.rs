@@ -29,6 +29,9 @@ url_policy = { schemes = ["http"], allow_private = true }
 signer = { secret = "blip-secret" }
 "#;
 const MAX_IN_FLIGHT: usize = 32;
+/// The default prefetch: the most deliveries a consumer holds unacked, so the most acks a
+/// stopping broker can drop.
+const PREFETCH: usize = 256;
 /// Requests answered just before the outage whose acks were still on their way (batched
 /// for up to 10 ms, then on the wire): at most one more round of slots.
 const ACKS_UNDER_WAY: usize = MAX_IN_FLIGHT;
@@ -136,6 +139,12 @@ async fn a_broker_restart_costs_only_the_requests_on_the_wire_and_the_acks_it_dr
     assert!(
         blip.duplicates >= unsettled,
         "every unsettled request is delivered again: {} duplicates, {unsettled} unsettled",
+        blip.duplicates
+    );
+    assert!(
+        blip.duplicates <= unsettled + PREFETCH,
+        "duplicates beyond the unsettled requests are at most the prefetch window (acks the \
+         stopping broker had not applied): {} duplicates, {unsettled} unsettled, prefetch {PREFETCH}",
         blip.duplicates
     );
     // A try that failed just before the node served comes again within the cap; then the

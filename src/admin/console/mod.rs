@@ -27,6 +27,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
+use super::origin::{loopback_host, same_origin};
 use super::AdminState;
 pub use session::Session;
 use session::Sessions;
@@ -115,25 +116,6 @@ async fn guard(
         set_cookie(response.headers_mut(), &session::cookie(&id));
     }
     response
-}
-
-/// `host` (a `Host` header) names this machine's loopback interface.
-fn loopback_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
-}
-
-/// The request's `Origin` is this `Host`, over either scheme.
-fn same_origin(headers: &HeaderMap, host: &str) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return false;
-    };
-    !host.is_empty()
-        && (origin.strip_prefix("http://") == Some(host)
-            || origin.strip_prefix("https://") == Some(host))
 }
 
 fn refused(status: StatusCode, text: &'static str) -> Response {
@@ -261,40 +243,4 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_names_with_or_without_port() {
-        for host in ["127.0.0.1:9464", "localhost:1", "[::1]:9464", "localhost"] {
-            assert!(loopback_host(host), "{host}");
-        }
-        for host in [
-            "evil.example:9464",
-            "127.0.0.1.evil.example",
-            "10.0.0.1:9464",
-            "",
-        ] {
-            assert!(!loopback_host(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn origins_must_name_the_host() {
-        let with = |origin: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
-            h
-        };
-        assert!(same_origin(
-            &with("http://127.0.0.1:9464"),
-            "127.0.0.1:9464"
-        ));
-        assert!(!same_origin(&with("http://evil.example"), "127.0.0.1:9464"));
-        assert!(!same_origin(&with("null"), "127.0.0.1:9464"));
-        assert!(!same_origin(&HeaderMap::new(), "127.0.0.1:9464"));
-    }
 }

@@ -57,9 +57,7 @@ pub struct View {
 impl View {
     pub fn new() -> Self {
         let mut env = Environment::new();
-        env.add_filter("urlq", |text: String| {
-            url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>()
-        });
+        env.add_filter("urlq", |text: String| path_segment(&text));
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .expect("the console's templates compile");
@@ -118,6 +116,21 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     response
 }
 
+/// `text` percent-encoded as one URL path segment: every byte but the unreserved ones
+/// (letters, digits, `-._~`) as `%XX`, so a space is `%20`, not the `+` a form query
+/// would use (a path keeps `+` as itself). Safe in a query value too.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Adds the security headers.
 pub fn secure(headers: &mut axum::http::HeaderMap) {
     for (name, value) in SECURITY_HEADERS {
@@ -140,5 +153,21 @@ mod tests {
             .unwrap();
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>x"));
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(path_segment("order 1+2/3?#%"), "order%201%2B2%2F3%3F%23%25");
+        assert_eq!(path_segment("A-z_0.9~"), "A-z_0.9~");
+        assert_eq!(path_segment("单"), "%E5%8D%95");
+        let view = View::new();
+        let html = view
+            .env
+            .render_str(
+                "/ui/delivery/{{ id|urlq }}",
+                minijinja::context! { id => "a b" },
+            )
+            .unwrap();
+        assert_eq!(html, "/ui/delivery/a%20b");
     }
 }

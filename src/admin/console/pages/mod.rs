@@ -24,6 +24,9 @@ use crate::clock::now_ms;
 const PAGE: u32 = 50;
 /// Parked messages listed when the filter names no limit.
 const PARKED_LIST: usize = 50;
+/// The most parked messages one page lists (or one "replay all" moves): each is read off
+/// the broker, so an unbounded limit would hold a connection and the page for long.
+const PARKED_MAX: usize = 500;
 /// The window of the channel figures.
 const WINDOW: Duration = Duration::from_secs(3600);
 

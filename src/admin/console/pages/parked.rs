@@ -10,7 +10,8 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
 
-use super::{dash, excerpt, notice, time_ms, utc, PARKED_LIST};
+use super::{dash, excerpt, notice, time_ms, utc, PARKED_LIST, PARKED_MAX};
+use crate::admin::console::view::path_segment;
 use crate::admin::console::{record, refused, Console, Session};
 use crate::admin::deliveries::replay_by_id;
 use crate::admin::AdminState;
@@ -35,7 +36,8 @@ fn lot_filter(q: &ParkedQuery) -> Result<dead_letters::Filter, String> {
             .parse::<usize>()
             .ok()
             .filter(|l| *l > 0)
-            .ok_or_else(|| format!("limit `{l}` is not a positive number"))?,
+            .ok_or_else(|| format!("limit `{l}` is not a positive number"))?
+            .min(PARKED_MAX),
         None => PARKED_LIST,
     };
     Ok(dead_letters::Filter {
@@ -108,12 +110,15 @@ pub async fn parked(
             ),
         },
     };
+    // The limit in force, so the form (and "replay all") shows what was listed.
+    let limit = lot_filter(&q).ok().and_then(|f| f.limit);
+    let capped = q
+        .limit
+        .trim()
+        .parse::<usize>()
+        .is_ok_and(|l| l > PARKED_MAX);
     let shown = ParkedQuery {
-        limit: if q.limit.trim().is_empty() {
-            PARKED_LIST.to_string()
-        } else {
-            q.limit.clone()
-        },
+        limit: limit.map_or_else(|| q.limit.clone(), |l| l.to_string()),
         ..q
     };
     console.view.page(
@@ -121,7 +126,7 @@ pub async fn parked(
         "parked",
         Some(&session.csrf),
         "parked.html",
-        minijinja::context! { q => shown, counts, journal_error, parked, error },
+        minijinja::context! { q => shown, max => PARKED_MAX, capped, counts, journal_error, parked, error },
     )
 }
 
@@ -143,10 +148,7 @@ pub async fn replay_one(
         return refused(StatusCode::FORBIDDEN, "stale form; reload the page");
     }
     let id = form.id;
-    let back = format!(
-        "/ui/delivery/{}",
-        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-    );
+    let back = format!("/ui/delivery/{}", path_segment(&id));
     let queue = &state.broker.queue;
     match replay_by_id(&state, &id).await {
         Ok(Some(done)) => {
@@ -281,5 +283,28 @@ pub async fn replay_matching(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit_of(limit: &str) -> Result<Option<usize>, String> {
+        let q = ParkedQuery {
+            limit: limit.to_owned(),
+            ..ParkedQuery::default()
+        };
+        lot_filter(&q).map(|f| f.limit)
+    }
+
+    #[test]
+    fn the_limit_is_capped() {
+        assert_eq!(limit_of(""), Ok(Some(PARKED_LIST)));
+        assert_eq!(limit_of("7"), Ok(Some(7)));
+        assert_eq!(limit_of("500"), Ok(Some(PARKED_MAX)));
+        assert_eq!(limit_of("1000000"), Ok(Some(PARKED_MAX)));
+        assert!(limit_of("0").is_err());
+        assert!(limit_of("lots").is_err());
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{dash, excerpt, text, time_ms, utc, PAGE};
+use crate::admin::console::view::path_segment;
 use crate::admin::console::{Console, Session};
 use crate::admin::AdminState;
 use crate::journal::{AttemptRow, Filter, JournalOutcome, Mask};
@@ -108,10 +109,7 @@ pub async fn search(
 ) -> Response {
     let id = q.id.trim();
     if !id.is_empty() {
-        let to = format!(
-            "/ui/delivery/{}",
-            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-        );
+        let to = format!("/ui/delivery/{}", path_segment(id));
         return Redirect::to(&to).into_response();
     }
     let searched = [&q.key, &q.channel, &q.outcome, &q.since, &q.until]
