@@ -126,29 +126,20 @@ impl TestBroker {
 
     /// Messages waiting in `queue`; 0 while it does not exist yet.
     pub async fn depth(&self, queue: &str) -> u32 {
-        // A passive declare of a missing queue closes its channel: use a throwaway one.
-        let channel = self.connection.create_channel().await.unwrap();
-        let depth = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map(|q| q.message_count())
-            .unwrap_or(0);
-        let _ = channel.close(200, "done".into()).await;
-        depth
+        self.inspect(queue).await.map_or(0, |q| q.message_count())
     }
 
     /// Consumers on `queue`; `None` while the broker cannot say (the queue does not exist
     /// yet, or the node is still finishing its start).
     pub async fn consumers(&self, queue: &str) -> Option<u32> {
+        self.inspect(queue).await.map(|q| q.consumer_count())
+    }
+
+    /// A passive declare of `queue`, on a throwaway channel: one of a missing queue
+    /// closes its channel.
+    async fn inspect(&self, queue: &str) -> Option<lapin::Queue> {
         let channel = self.connection.create_channel().await.ok()?;
-        let consumers = channel
+        let declared = channel
             .queue_declare(
                 queue.into(),
                 QueueDeclareOptions {
@@ -158,10 +149,9 @@ impl TestBroker {
                 FieldTable::default(),
             )
             .await
-            .map(|q| q.consumer_count())
             .ok();
         let _ = channel.close(200, "done".into()).await;
-        consumers
+        declared
     }
 
     /// Takes every message currently in `queue`.
