@@ -1,10 +1,11 @@
 //! The module graph stays as drawn: a file imports only from its own layer or below.
 //!
 //! Reads `src/` as text, finds every `crate::<module>` a file names (in `use` trees too)
-//! and fails on an import that climbs a layer. A module missing from [`LAYERS`] fails
-//! too, so a new one is placed on purpose.
+//! and fails on an import that climbs a layer, or on modules of one layer importing each
+//! other in a circle (tests aside). A module missing from [`LAYERS`] fails too, so a new
+//! one is placed on purpose.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Top to bottom (lib.rs tells the same story): 1 the CLI, 2 the wiring, 3 settings (read
@@ -87,6 +88,81 @@ fn no_module_imports_from_a_layer_above_its_own() {
         "imports climb a layer:\n{}",
         upward.join("\n")
     );
+}
+
+#[test]
+fn no_modules_import_each_other_in_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).unwrap();
+        let Some(own) = top_module(relative) else {
+            continue;
+        };
+        // The binary's `crate::` is itself; test files and test modules may reach anywhere.
+        if layer(&own).is_none_or(|l| l <= 1) || relative.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let mut used = crate_modules(code);
+        used.remove(&own);
+        edges.entry(own).or_default().extend(used);
+    }
+    let circles = circles(&edges);
+    assert!(
+        circles.is_empty(),
+        "modules import each other in a circle:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn a_circle_is_found() {
+    let edges: BTreeMap<String, BTreeSet<String>> = [("a", "b"), ("b", "c"), ("c", "a")]
+        .into_iter()
+        .map(|(from, to)| (from.to_owned(), BTreeSet::from([to.to_owned()])))
+        .collect();
+    assert_eq!(circles(&edges), ["a -> b -> c -> a"]);
+}
+
+/// One path for each circle: a module that can reach itself, reported once per set of
+/// modules on its path.
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut reported = BTreeSet::new();
+    for start in edges.keys() {
+        let mut path = vec![start.clone()];
+        if reaches(edges, start, &mut path, &mut BTreeSet::new())
+            && reported.insert(path.iter().cloned().collect::<BTreeSet<_>>())
+        {
+            found.push(path.join(" -> "));
+        }
+    }
+    found
+}
+
+fn reaches(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    target: &str,
+    path: &mut Vec<String>,
+    seen: &mut BTreeSet<String>,
+) -> bool {
+    let from = path.last().unwrap().clone();
+    for next in edges.get(&from).into_iter().flatten() {
+        if next == target {
+            path.push(next.clone());
+            return true;
+        }
+        if seen.insert(next.clone()) {
+            path.push(next.clone());
+            if reaches(edges, target, path, seen) {
+                return true;
+            }
+            path.pop();
+        }
+    }
+    false
 }
 
 #[test]
