@@ -9,6 +9,7 @@ mod keys;
 mod postgres;
 mod scenarios;
 mod sqlite;
+mod upgrade;
 
 use std::time::{Duration, Instant};
 

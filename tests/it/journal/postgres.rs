@@ -241,3 +241,28 @@ async fn postgres_write_throughput_and_record_cost() {
     assert!(rate > 1000.0, "{rate:.0} entries/s");
     scratch.drop().await;
 }
+
+/// A version-1 journal schema holding a delivered message is upgraded in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_version_1_journal_is_upgraded_in_place() {
+    let scratch = Scratch::new().await;
+    let journal = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&scratch.url())
+        .await
+        .unwrap();
+    let v1 = include_str!("../../../migrations/postgres/0001_journal.sql");
+    let rows = upgrade::version_1_rows("'\\x7b7d'::bytea");
+    sqlx::raw_sql(&format!("{v1};{rows}"))
+        .execute(&journal)
+        .await
+        .unwrap();
+    upgrade::is_upgraded_in_place(&scratch.url()).await;
+    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+        .fetch_all(&journal)
+        .await
+        .unwrap();
+    assert_eq!(versions, [1, 2, 3]);
+    journal.close().await;
+    scratch.drop().await;
+}

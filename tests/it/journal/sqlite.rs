@@ -223,89 +223,25 @@ async fn sqlite_write_throughput_and_record_cost() {
     assert!(rate > 1000.0, "{rate:.0} entries/s");
 }
 
-/// A journal written before business keys, deferrals and pauses existed (schema version 1,
-/// holding a delivered message) is upgraded in place when the bridge starts on it: the old
-/// rows stay readable, and keys, deferrals and pauses work on the upgraded file.
+/// A version-1 journal file holding a delivered message is upgraded in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
     use sqlx::Executor;
     let dir = tempfile::tempdir().unwrap();
-    let old_at = now_ms() - 60_000;
-    {
-        let mut conn = SqliteConnectOptions::new()
-            .filename(dir.path().join("journal.db"))
-            .create_if_missing(true)
-            .connect()
-            .await
-            .unwrap();
-        conn.execute(include_str!("../../../migrations/sqlite/0001_journal.sql"))
-            .await
-            .unwrap();
-        let rows = format!(
-            "CREATE TABLE journal_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL);
-             INSERT INTO journal_migrations VALUES (1, 'journal', {old_at});
-             INSERT INTO journal_messages VALUES ('old-1', 'application/json', X'7B7D', {old_at});
-             INSERT INTO journal_attempts (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, outcome, at_ms)
-                 VALUES ('old-1', 'shop', 'MakeCode', 'https://brand.example/n', 1, 200, 12, 'SUCCESS', NULL, 'delivered', {old_at});"
-        );
-        conn.execute(rows.as_str()).await.unwrap();
-    }
-
-    let url = url(dir.path());
-    let (journal, task) = Journal::start(&settings(&url, 100));
-    let mut new = entry("new-1", now_ms());
-    let whale = r#"{"appId":"W","bizContent":{"orderNo":"WO-UP-1"}}"#;
-    new.message.as_mut().unwrap().body = serde_json::to_vec(&serde_json::json!({
-        "channelId": "shop",
-        "notifyUrl": "https://brand.example/notify",
-        "notifyType": "MakeCode",
-        "messageType": "ebuy",
-        "whaleMessage": whale,
-    }))
-    .unwrap();
-    journal.record(new);
-    written(&journal, 1).await;
-    assert_eq!(task.shutdown(PATIENCE).await, 0);
-
-    let reader = JournalReader::open(&JournalUrl::parse(&url).unwrap())
-        .await
-        .unwrap();
-    let old = reader.attempts("old-1").await.unwrap();
-    assert_eq!(
-        old.len(),
-        1,
-        "the attempt written before the upgrade is still there"
-    );
-    assert!(reader.message("old-1").await.unwrap().is_some());
-    let filter = notify_bridge::journal::Filter::default()
-        .with_key("orderNo=WO-UP-1")
-        .unwrap();
-    let found: Vec<String> = reader
-        .list(&filter)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.message_id)
-        .collect();
-    assert_eq!(
-        found,
-        ["new-1"],
-        "a message written after the upgrade is found by key"
-    );
-    assert!(reader.pause("shop").await.unwrap());
-    let paused = reader.paused_channels().await.unwrap();
-    assert_eq!(paused.len(), 1);
-    assert_eq!(paused[0].0, "shop");
-
     let mut conn = SqliteConnectOptions::new()
         .filename(dir.path().join("journal.db"))
+        .create_if_missing(true)
         .connect()
         .await
         .unwrap();
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM journal_migrations ORDER BY version")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let v1 = include_str!("../../../migrations/sqlite/0001_journal.sql");
+    conn.execute(format!("{v1};{}", upgrade::version_1_rows("X'7B7D'")).as_str())
+        .await
+        .unwrap();
+    upgrade::is_upgraded_in_place(&url(dir.path())).await;
+    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(versions, [1, 2, 3]);
 }
