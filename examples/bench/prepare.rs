@@ -27,23 +27,7 @@ pub struct Args {
 
 /// Prints µs per message for each channel.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bench.toml");
-    let fixtures = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
-    let tuning = Tuning {
-        prefetch: 256,
-        in_flight: 64,
-    };
-    std::fs::write(
-        &path,
-        bridge_toml("amqp://unused", "unused", tuning, fixtures),
-    )?;
-    let settings = Settings::load(&path, &Default::default())?;
-    let pipeline = Pipeline::new(
-        settings.channels.values(),
-        settings.broker.max_message_bytes,
-        HttpClient::new(),
-    );
+    let pipeline = bench_pipeline()?;
     for name in &args.channels {
         let (channel, third) = match name.as_str() {
             "rsa" => (config::RSA, true),
@@ -79,4 +63,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The pipeline of the bench's bridge config (every channel the bench measures), built
+/// without a broker or a brand: what `prepare` and `stages` run messages through.
+pub fn bench_pipeline() -> anyhow::Result<Pipeline> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("bench.toml");
+    let fixtures = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
+    let tuning = Tuning {
+        prefetch: 256,
+        in_flight: 64,
+    };
+    std::fs::write(
+        &path,
+        bridge_toml("amqp://unused", "unused", tuning, fixtures),
+    )?;
+    let settings = Settings::load(&path, &Default::default())?;
+    Ok(Pipeline::new(
+        settings.channels.values(),
+        settings.broker.max_message_bytes,
+        HttpClient::new(),
+    ))
 }

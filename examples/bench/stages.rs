@@ -7,16 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use notify_bridge::deliver::HttpClient;
 use notify_bridge::journal::{Entry, Journal, JournalConfig, JournalUrl, KeySpec, Mask, Original};
 use notify_bridge::message::MessageId;
 use notify_bridge::metrics::Metrics;
 use notify_bridge::parse::Declared;
 use notify_bridge::pipeline::{Handled, Pins, Pipeline, Sent};
 use notify_bridge::retry::{Outcome, Verdict};
-use notify_bridge::settings::Settings;
 
-use bench_harness::config::{self, bridge_toml, Tuning};
+use bench_harness::config;
 use bench_harness::load::{message, Target};
 
 /// How many messages.
@@ -33,22 +31,7 @@ pub struct Args {
 /// Runs each stage over `--messages` md5 messages and prints µs per message.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bench.toml");
-    let fixtures = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
-    let tuning = Tuning {
-        prefetch: 256,
-        in_flight: 64,
-    };
-    std::fs::write(
-        &path,
-        bridge_toml("amqp://unused", "unused", tuning, fixtures),
-    )?;
-    let settings = Settings::load(&path, &Default::default())?;
-    let pipeline = Pipeline::new(
-        settings.channels.values(),
-        settings.broker.max_message_bytes,
-        HttpClient::new(),
-    );
+    let pipeline = super::prepare::bench_pipeline()?;
     let target = Target {
         channel: config::MD5.into(),
         url: "http://127.0.0.1:8080/ok".into(),
