@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use super::origin::{loopback_host, same_origin};
@@ -149,12 +148,17 @@ async fn login_form(
     if state.token.is_none() {
         return Redirect::to("/ui/channels").into_response();
     }
+    login_page(&console, false)
+}
+
+/// The login form; `refused` says the last token was wrong.
+fn login_page(console: &Console, refused: bool) -> Response {
     console.view.page(
         "登录 Log in",
         "",
         None,
         "login.html",
-        minijinja::context! { refused => false },
+        minijinja::context! { refused },
     )
 }
 
@@ -172,15 +176,9 @@ async fn login(
     let Some(token) = &state.token else {
         return Redirect::to("/ui/channels").into_response();
     };
-    if !bool::from(form.token.as_bytes().ct_eq(token.expose().as_bytes())) {
+    if !super::token_matches(&form.token, token) {
         record(&state, peer, "login", "refused", "-");
-        let mut page = console.view.page(
-            "登录 Log in",
-            "",
-            None,
-            "login.html",
-            minijinja::context! { refused => true },
-        );
+        let mut page = login_page(&console, true);
         *page.status_mut() = StatusCode::UNAUTHORIZED;
         return page;
     }
