@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, LongString, ShortString};
+use lapin::BasicProperties;
 
 use crate::message::Attempt;
 
@@ -19,7 +20,8 @@ pub const ERROR: &str = "x-notify-error";
 /// Header: the brand's HTTP status on the last attempt, when it answered.
 pub const STATUS: &str = "x-notify-status";
 
-/// A message's headers, as re-published.
+/// Header, on a held message: epoch ms it is due back in the main queue.
+pub const DUE_AT: &str = "x-notify-due-at";
 /// Header, on a parked message: epoch ms of its last attempt.
 pub const LAST_ATTEMPT_AT: &str = "x-notify-last-attempt-at";
 /// Header, on a parked message: epoch ms it was parked.
@@ -68,6 +70,16 @@ pub fn attempt_of(delivery: &Delivery) -> Attempt {
         first_at_ms,
         deferrals,
     }
+}
+
+/// When a held message is due back (epoch ms), if it says.
+pub fn due_at(properties: &BasicProperties) -> Option<u64> {
+    properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get(DUE_AT)
+        .and_then(as_u64)
 }
 
 fn as_u64(value: &AMQPValue) -> Option<u64> {

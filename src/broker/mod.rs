@@ -1,7 +1,7 @@
 //! Everything AMQP, used by the consumer, the inbound side, the admin API and the CLI:
 //! connecting (to whichever node of the cluster answers), the queue topology (main, retry,
 //! defer and dead queues, named and built in one place), the attempt headers a re-published
-//! message carries, publishing with the broker's confirm, and the parking lot's tools.
+//! message carries, bringing held retries back when due, publishing with the broker's confirm, and the parking lot's tools.
 
 mod config;
 pub mod connect;
@@ -10,6 +10,7 @@ pub mod depth;
 pub mod endpoints;
 pub mod headers;
 pub mod publish;
+pub mod release;
 pub mod topology;
 
 pub use config::{BrokerConfig, QueueArgument};
@@ -36,4 +37,6 @@ pub enum BrokerError {
     Unconfirmed(String),
     #[error("publish to `{0}` was not routed (does the queue exist?)")]
     Unroutable(String),
+    #[error("the broker ended a retry queue's consumer (queue deleted, or connection lost)")]
+    Released,
 }

@@ -70,15 +70,19 @@ pub async fn declare_topology(
     declare(channel, &broker.dead_queue(), durable, arguments.clone()).await?;
     // Messages carry their own expiration (step plus jitter or Retry-After, at most twice
     // the step); each queue's TTL is the backstop at that bound.
-    for step in retry_steps {
-        let retry = holding(&arguments, &broker.queue, *step * 2);
-        declare(channel, &retry_queue(&broker.queue, *step), durable, retry).await?;
-    }
-    for step in DEFER_STEPS {
-        let defer = holding(&arguments, &broker.queue, step * 2);
-        declare(channel, &defer_queue(&broker.queue, step), durable, defer).await?;
+    for (name, step) in holding_queues(&broker.queue, retry_steps) {
+        let table = holding(&arguments, &broker.queue, step * 2);
+        declare(channel, &name, durable, table).await?;
     }
     Ok(())
+}
+
+/// The queues where messages wait to come back to `queue`, each with its step: one retry
+/// queue per schedule step, then the defer queues.
+pub fn holding_queues(queue: &str, retry_steps: &[Duration]) -> Vec<(String, Duration)> {
+    let retry = retry_steps.iter().map(|s| (retry_queue(queue, *s), *s));
+    let defer = DEFER_STEPS.iter().map(|s| (defer_queue(queue, *s), *s));
+    retry.chain(defer).collect()
 }
 
 /// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.

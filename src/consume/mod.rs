@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::broker::endpoints::{Connected, Endpoints};
 use crate::broker::headers::attempt_of;
+use crate::broker::topology;
 use crate::broker::BrokerConfig;
 use crate::broker::{self, BrokerError};
 use crate::journal::Journal;
@@ -124,10 +125,15 @@ impl Consumer {
                 queue: broker.queue.clone(),
                 source,
             })?;
+        let holding = topology::holding_queues(&broker.queue, &retry_steps);
+        let release = Release {
+            channel: broker::confirm_channel(&connection).await?,
+            holding: holding.into_iter().map(|(queue, _)| queue).collect(),
+        };
         info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
         Ok(Session::new(
-            self, connection, node, consume, deliveries, settler,
+            self, connection, node, consume, deliveries, settler, release,
         ))
     }
 
@@ -154,6 +160,12 @@ impl Consumer {
             held.failed.cancel();
         });
     }
+}
+
+/// Where held retries are brought back from, and the confirm channel that does it.
+struct Release {
+    channel: lapin::Channel,
+    holding: Vec<String>,
 }
 
 /// What a message task holds of its connection: where to settle and ack, the token that

@@ -11,6 +11,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use futures_util::StreamExt;
 use lapin::options::BasicCancelOptions;
 use lapin::{Channel, Connection};
@@ -19,8 +21,8 @@ use tracing::warn;
 
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
-use super::{ConsumeError, Consumer, Held};
-use crate::broker::BrokerError;
+use super::{ConsumeError, Consumer, Held, Release};
+use crate::broker::{release, BrokerError};
 
 /// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
 #[derive(Debug, Default)]
@@ -50,6 +52,10 @@ pub struct Session<'c> {
     deliveries: lapin::Consumer,
     held: Held,
     ack_task: AckTask,
+    /// Brings this connection's held retries back when due; ends only on failure.
+    releasing: JoinHandle<Result<(), BrokerError>>,
+    /// Stops the release: its held messages return to their queues with the connection.
+    release_stop: CancellationToken,
     grace: Duration,
 }
 
@@ -69,11 +75,19 @@ impl<'c> Session<'c> {
         channel: Channel,
         deliveries: lapin::Consumer,
         settler: std::sync::Arc<Settler>,
+        release: Release,
     ) -> Self {
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
         let (acks, ack_task) = Acks::start(channel.clone(), failed.clone());
         let grace = consumer.broker.shutdown_grace;
+        let release_stop = CancellationToken::new();
+        let releasing = tokio::spawn(release::run(
+            release.channel,
+            consumer.broker.queue.clone(),
+            release.holding,
+            release_stop.clone(),
+        ));
         Self {
             consumer,
             connection,
@@ -87,6 +101,8 @@ impl<'c> Session<'c> {
                 lost: CancellationToken::new(),
             },
             ack_task,
+            releasing,
+            release_stop,
             grace,
         }
     }
@@ -97,6 +113,7 @@ impl<'c> Session<'c> {
         consuming.set(Some(&self.node));
         metrics.set_broker_connected(&self.node, true);
         let end = self.take(shutdown).await;
+        self.release_stop.cancel();
         consuming.set(None);
         metrics.set_broker_connected(&self.node, false);
         let endpoints = &self.consumer.endpoints;
@@ -119,7 +136,8 @@ impl<'c> Session<'c> {
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return End::Drain(Ok(())),
-                _ = self.held.failed.cancelled() => return self.failed(),
+                _ = self.held.failed.cancelled() => return self.failed(ConsumeError::SettleFailed),
+                released = &mut self.releasing => return self.failed(release_failure(released)),
                 next = self.deliveries.next() => next,
             };
             match next {
@@ -135,10 +153,9 @@ impl<'c> Session<'c> {
         }
     }
 
-    /// A message could not be settled. When that is because the channel is gone, the
-    /// connection is lost, not worth draining.
-    fn failed(&self) -> End {
-        let error = ConsumeError::SettleFailed;
+    /// A message could not be settled, or held retries cannot be brought back. When that
+    /// is because the channel is gone, the connection is lost, not worth draining.
+    fn failed(&self, error: ConsumeError) -> End {
         match self.channel.status().connected() && self.connection.status().connected() {
             true => End::Drain(Err(error)),
             false => End::Lost(error),
@@ -185,5 +202,13 @@ impl<'c> Session<'c> {
         let _ = self.channel.close(200, "shutting down".into()).await;
         let _ = self.connection.close(200, "shutting down".into()).await;
         result.and(acked)
+    }
+}
+
+/// Why the release of held retries ended on its own: it runs until stopped.
+fn release_failure(ended: Result<Result<(), BrokerError>, tokio::task::JoinError>) -> ConsumeError {
+    match ended {
+        Ok(Err(e)) => e.into(),
+        Ok(Ok(())) | Err(_) => BrokerError::Released.into(),
     }
 }

@@ -10,7 +10,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::Channel;
 
 use crate::broker::headers::{
-    self, epoch_ms, text, Headers, ATTEMPT, CHANNEL, DEFERRALS, ERROR, FIRST_ATTEMPT_AT,
+    self, epoch_ms, text, Headers, ATTEMPT, CHANNEL, DEFERRALS, DUE_AT, ERROR, FIRST_ATTEMPT_AT,
     LAST_ATTEMPT_AT, NOTIFY_TYPE, PARKED_AT, STATUS,
 };
 use crate::broker::topology::{defer_queue, retry_queue};
@@ -95,18 +95,27 @@ impl Settler {
         &self,
         delivery: &Delivery,
         id: &MessageId,
-        headers: Headers,
+        mut headers: Headers,
         expiration: Option<Duration>,
         queue: &str,
     ) -> Result<(), BrokerError> {
-        let mut properties = delivery
-            .properties
-            .clone()
+        let mut properties = delivery.properties.clone();
+        match expiration {
+            Some(wait) => {
+                // The bridge brings it back at its due time (see `broker::release`); the
+                // expiration is the broker's way back should no bridge be running then.
+                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                headers.insert(DUE_AT.into(), epoch_ms(now_ms().saturating_add(wait_ms)));
+                properties = properties.with_expiration(wait_ms.to_string().into());
+            }
+            // Came back through the broker's dead-lettering: the due time is spent.
+            None => {
+                headers.remove(DUE_AT);
+            }
+        }
+        let properties = properties
             .with_message_id(ShortString::from(id.as_str()))
             .with_headers(FieldTable::from(headers));
-        if let Some(wait) = expiration {
-            properties = properties.with_expiration(wait.as_millis().to_string().into());
-        }
         broker::publish_confirmed(&self.channel, queue, &delivery.data, properties).await
     }
 

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
 use serde_json::json;
 
 use crate::queue_message;
@@ -79,6 +81,63 @@ async fn a_brand_failing_twice_gets_each_message_on_the_third_attempt() {
         assert_eq!(attempts, ["1", "2", "3"], "{id}");
     }
     assert_eq!(broker.depth(&format!("{queue}.dead")).await, 0);
+    broker.cleanup(&queue).await;
+}
+
+/// A retry comes back when the bridge says it is due, not when the broker's TTL lets it go:
+/// a message put in `.retry.1m` due in 500 ms, with a 60 s expiration (the broker would
+/// hold it that long), arrives within seconds, as the attempt its headers say.
+#[tokio::test]
+async fn held_retries_come_back_at_their_due_time_brought_by_the_bridge() {
+    let queue = unique_queue("due");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let receiver = Receiver::start(|_| (200, "ok".into())).await;
+    let config = CONFIG.replace(r#"["0s", "100ms", "200ms"]"#, r#"["0s", "1m"]"#);
+    let bridge = Bridge::start(settings(&config, &queue));
+    let holding = format!("{queue}.retry.1m");
+    eventually(
+        Duration::from_secs(20),
+        "the bridge holding .retry.1m",
+        || async { broker.consumers(&holding).await == Some(1) },
+    )
+    .await;
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut headers = FieldTable::default();
+    headers.insert("x-notify-attempt".into(), AMQPValue::LongUInt(2));
+    headers.insert(
+        "x-notify-due-at".into(),
+        AMQPValue::LongLongInt(now_ms + 500),
+    );
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_message_id("due-1".into())
+        .with_expiration("60000".into())
+        .with_headers(headers);
+    let body = queue_message("shop", &receiver.url("/n"), "MakeCode", &whale());
+    let put = std::time::Instant::now();
+    broker.publish_with(&holding, body.as_bytes(), props).await;
+    eventually(
+        Duration::from_secs(15),
+        "the held retry delivered",
+        || async { receiver.count() == 1 },
+    )
+    .await;
+    let waited = put.elapsed();
+    bridge.stop().await;
+
+    assert!(
+        waited >= Duration::from_millis(400),
+        "came back early: {waited:?}"
+    );
+    let got = receiver.received();
+    assert_eq!(got[0].headers["x-notify-id"], "due-1");
+    assert_eq!(got[0].headers["x-notify-attempt"], "2");
+    assert_eq!(broker.depth(&holding).await, 0, "acked once brought back");
     broker.cleanup(&queue).await;
 }
 

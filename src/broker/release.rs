@@ -1,0 +1,213 @@
+//! Retried and deferred messages brought back to the main queue by the bridge itself.
+//!
+//! A message waiting in a `.retry.<step>` or `.retry.defer.<step>` queue is taken by a
+//! consumer on that queue as soon as it arrives, kept unacked until its due time, then
+//! re-published to the main queue with the broker's confirm, and only then acked. Held by a
+//! consumer, it never expires in its queue, so the broker's dead-lettering is not on its
+//! path: on quorum queues (RabbitMQ 3.10) that dead-lettering stalled for minutes when the
+//! main queue's leader node died, holding every retry due in the meantime. The holding
+//! queues keep their TTL and dead-letter arguments all the same: they are the way back when
+//! no bridge runs, and for messages beyond [`WINDOW`].
+//!
+//! At least once: a bridge that dies between confirm and ack leaves the message in its
+//! holding queue, to be brought back a second time by another.
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::headers::{self, DUE_AT};
+use super::{publish_confirmed, BrokerError};
+use crate::clock::now_ms;
+
+/// Messages held at once per holding queue; the rest wait in the queue (and, should they
+/// expire there, come back by the broker's dead-lettering).
+pub const WINDOW: u16 = 1000;
+
+/// How long a re-publish the broker refused waits before it is tried again.
+const AGAIN_AFTER: Duration = Duration::from_secs(1);
+
+/// Takes every message of `holding` on `channel` (in confirm mode) and brings each back to
+/// `main` when due, until `stop` fires (held messages then return to their queues with the
+/// channel) or the channel fails (`Err`).
+pub async fn run(
+    channel: Channel,
+    main: String,
+    holding: Vec<String>,
+    stop: CancellationToken,
+) -> Result<(), BrokerError> {
+    channel
+        .basic_qos(WINDOW, BasicQosOptions::default())
+        .await
+        .map_err(BrokerError::Channel)?;
+    let mut consumers = Vec::with_capacity(holding.len());
+    for queue in &holding {
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|source| BrokerError::Queue {
+                queue: queue.clone(),
+                source,
+            })?;
+        consumers.push(consumer);
+    }
+    let mut deliveries = stream::select_all(consumers);
+    let held = TaskTracker::new();
+    let ended = loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => break Ok(()),
+            next = deliveries.next() => next,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                let (channel, main, stop) = (channel.clone(), main.clone(), stop.clone());
+                held.spawn(async move { bring_back(&channel, &main, delivery, &stop).await });
+            }
+            Some(Err(e)) => break Err(BrokerError::Channel(e)),
+            None => break Err(BrokerError::Released),
+        }
+    };
+    // Held messages still waiting go back to their queues when the channel closes.
+    stop.cancel();
+    held.close();
+    held.wait().await;
+    ended
+}
+
+/// Waits until `delivery` is due, re-publishes it to `main` and acks it. Gives up (leaving
+/// it unacked, to return with the channel) on `stop` or once the channel is gone.
+async fn bring_back(channel: &Channel, main: &str, delivery: Delivery, stop: &CancellationToken) {
+    let wait = due_in(&delivery.properties, now_ms());
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = tokio::time::sleep(wait) => {}
+    }
+    let properties = released(&delivery.properties);
+    loop {
+        match publish_confirmed(channel, main, &delivery.data, properties.clone()).await {
+            Ok(()) => break,
+            Err(_) if !channel.status().connected() => return,
+            Err(e) => {
+                warn!(error = %e, "could not bring a retry back to the main queue; trying again")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(AGAIN_AFTER) => {}
+        }
+    }
+    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+        // It stays in its holding queue and comes back once more: at least once.
+        debug!(error = %e, "a brought-back retry could not be acked");
+    }
+}
+
+/// How long until a held message is due. Its expiration (what the broker would have
+/// waited) bounds the wait; a message held by a version without due times waits that long.
+fn due_in(properties: &BasicProperties, now_ms: u64) -> Duration {
+    let expiration = properties
+        .expiration()
+        .as_ref()
+        .and_then(|e| e.as_str().parse::<u64>().ok())
+        .map(Duration::from_millis);
+    let due =
+        headers::due_at(properties).map(|at| Duration::from_millis(at.saturating_sub(now_ms)));
+    match (due, expiration) {
+        (Some(due), Some(cap)) => due.min(cap),
+        (Some(due), None) => due,
+        (None, expiration) => expiration.unwrap_or(Duration::ZERO),
+    }
+}
+
+/// The properties a message goes back to the main queue with: its own, without the
+/// expiration (it would expire there) and the due time, as the broker's dead-lettering
+/// would have sent it.
+fn released(properties: &BasicProperties) -> BasicProperties {
+    let p = properties;
+    let mut out = BasicProperties::default();
+    macro_rules! keep {
+        ($($get:ident => $with:ident),* $(,)?) => {
+            $(if let Some(v) = p.$get() { out = out.$with(v.clone()); })*
+        };
+    }
+    keep!(
+        content_type => with_content_type,
+        content_encoding => with_content_encoding,
+        delivery_mode => with_delivery_mode,
+        priority => with_priority,
+        correlation_id => with_correlation_id,
+        reply_to => with_reply_to,
+        message_id => with_message_id,
+        timestamp => with_timestamp,
+        kind => with_type,
+        user_id => with_user_id,
+        app_id => with_app_id,
+        cluster_id => with_cluster_id,
+    );
+    if let Some(table) = p.headers() {
+        let mut table = table.inner().clone();
+        table.remove(&ShortString::from(DUE_AT));
+        out = out.with_headers(FieldTable::from(table));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use lapin::types::AMQPValue;
+
+    use super::*;
+
+    fn held(due_at: Option<u64>, expiration: Option<&str>) -> BasicProperties {
+        let mut table = FieldTable::default();
+        table.insert("x-notify-attempt".into(), AMQPValue::LongUInt(2));
+        if let Some(at) = due_at {
+            table.insert(DUE_AT.into(), headers::epoch_ms(at));
+        }
+        let mut p = BasicProperties::default()
+            .with_headers(table)
+            .with_message_id("m-1".into());
+        if let Some(e) = expiration {
+            p = p.with_expiration(e.into());
+        }
+        p
+    }
+
+    #[test]
+    fn waits_until_due_bounded_by_the_expiration() {
+        let ms = Duration::from_millis;
+        assert_eq!(due_in(&held(Some(10_500), Some("1000")), 10_000), ms(500));
+        // Past due: at once.
+        assert_eq!(due_in(&held(Some(9_000), Some("1000")), 10_000), ms(0));
+        // A due time far off (a skewed clock) waits no longer than the broker would have.
+        assert_eq!(due_in(&held(Some(99_000), Some("1000")), 10_000), ms(1000));
+        // Held by a version without due times: its expiration once more.
+        assert_eq!(due_in(&held(None, Some("2000")), 10_000), ms(2000));
+        assert_eq!(due_in(&held(None, None), 10_000), ms(0));
+    }
+
+    #[test]
+    fn goes_back_without_expiration_or_due_time() {
+        let p = released(&held(Some(1), Some("1000")));
+        assert!(p.expiration().is_none());
+        let headers = p.headers().as_ref().unwrap().inner();
+        assert!(!headers.contains_key(DUE_AT));
+        assert_eq!(
+            headers.get("x-notify-attempt"),
+            Some(&AMQPValue::LongUInt(2))
+        );
+        assert_eq!(p.message_id().as_ref().unwrap().as_str(), "m-1");
+    }
+}
