@@ -84,8 +84,7 @@ impl Live {
         new.journal = old.journal.clone();
         // New schedule steps need their retry queues before any message is retried there.
         let connection = endpoints::connect_any(&new.broker.urls, "notify-bridge reload").await?;
-        let channel = broker::confirm_channel(&connection).await?;
-        broker::declare_topology(&channel, &new.broker, &new.retry_steps()).await?;
+        broker::declare_topology(&connection, &new.broker, &new.retry_steps()).await?;
         let _ = connection.close(200, "declared".into()).await;
         if old.channels.keys().any(|c| !new.channels.contains_key(c)) {
             warn_of_waiting(&new).await;

@@ -2,12 +2,12 @@
 //!
 //! A message waiting in a `.retry.<step>` or `.retry.defer.<step>` queue is taken by a
 //! consumer on that queue as soon as it arrives, kept unacked until its due time, then
-//! re-published to the main queue with the broker's confirm, and only then acked. Held by a
-//! consumer, it never expires in its queue, so the broker's dead-lettering is not on its
-//! path: on quorum queues (RabbitMQ 3.10) that dead-lettering stalled for minutes when the
-//! main queue's leader node died, holding every retry due in the meantime. The holding
-//! queues keep their TTL and dead-letter arguments all the same: they are the way back when
-//! no bridge runs, and for messages beyond [`WINDOW`].
+//! re-published to the main queue with the broker's confirm, and only then acked. The
+//! broker's dead-lettering is not on its path: on quorum queues it is lossy at-most-once,
+//! and at-least-once stalled for minutes on RabbitMQ 3.10 when the main queue's leader node
+//! died, holding every retry due in the meantime; quorum holding queues therefore have no
+//! TTL and no dead-letter target. Classic ones keep both, as the way back when no bridge
+//! runs and for messages beyond [`WINDOW`].
 //!
 //! At least once: a bridge that dies between confirm and ack leaves the message in its
 //! holding queue, to be brought back a second time by another.
@@ -27,20 +27,20 @@ use super::headers::{self, DUE_AT};
 use super::{publish_confirmed, BrokerError};
 use crate::clock::now_ms;
 
-/// Messages held at once per holding queue; the rest wait in the queue (and, should they
-/// expire there, come back by the broker's dead-lettering).
+/// Messages held at once per holding queue; the rest wait in the queue (on classic queues,
+/// should they expire there, they come back by the broker's dead-lettering).
 pub const WINDOW: u16 = 1000;
 
 /// How long a re-publish the broker refused waits before it is tried again.
 const AGAIN_AFTER: Duration = Duration::from_secs(1);
 
-/// Takes every message of `holding` on `channel` (in confirm mode) and brings each back to
-/// `main` when due, until `stop` fires (held messages then return to their queues with the
-/// channel) or the channel fails (`Err`).
+/// Takes every message of the `holding` queues (each with its step) on `channel` (in
+/// confirm mode) and brings each back to `main` when due, until `stop` fires (held messages
+/// then return to their queues with the channel) or the channel fails (`Err`).
 pub async fn run(
     channel: Channel,
     main: String,
-    holding: Vec<String>,
+    holding: Vec<(String, Duration)>,
     stop: CancellationToken,
 ) -> Result<(), BrokerError> {
     channel
@@ -48,7 +48,7 @@ pub async fn run(
         .await
         .map_err(BrokerError::Channel)?;
     let mut consumers = Vec::with_capacity(holding.len());
-    for queue in &holding {
+    for (queue, step) in holding {
         let consumer = channel
             .basic_consume(
                 queue.as_str().into(),
@@ -61,7 +61,9 @@ pub async fn run(
                 queue: queue.clone(),
                 source,
             })?;
-        consumers.push(consumer);
+        // No wait is longer than twice the step (Retry-After's bound).
+        let longest = step * 2;
+        consumers.push(consumer.map(move |delivery| (delivery, longest)));
     }
     let mut deliveries = stream::select_all(consumers);
     let held = TaskTracker::new();
@@ -71,11 +73,12 @@ pub async fn run(
             next = deliveries.next() => next,
         };
         match next {
-            Some(Ok(delivery)) => {
+            Some((Ok(delivery), longest)) => {
+                let wait = due_in(&delivery.properties, now_ms(), longest);
                 let (channel, main, stop) = (channel.clone(), main.clone(), stop.clone());
-                held.spawn(async move { bring_back(&channel, &main, delivery, &stop).await });
+                held.spawn(async move { bring_back(&channel, &main, delivery, wait, &stop).await });
             }
-            Some(Err(e)) => break Err(BrokerError::Channel(e)),
+            Some((Err(e), _)) => break Err(BrokerError::Channel(e)),
             None => break Err(BrokerError::Released),
         }
     };
@@ -86,10 +89,15 @@ pub async fn run(
     ended
 }
 
-/// Waits until `delivery` is due, re-publishes it to `main` and acks it. Gives up (leaving
-/// it unacked, to return with the channel) on `stop` or once the channel is gone.
-async fn bring_back(channel: &Channel, main: &str, delivery: Delivery, stop: &CancellationToken) {
-    let wait = due_in(&delivery.properties, now_ms());
+/// Waits `wait`, re-publishes `delivery` to `main` and acks it. Gives up (leaving it
+/// unacked, to return with the channel) on `stop` or once the channel is gone.
+async fn bring_back(
+    channel: &Channel,
+    main: &str,
+    delivery: Delivery,
+    wait: Duration,
+    stop: &CancellationToken,
+) {
     tokio::select! {
         _ = stop.cancelled() => return,
         _ = tokio::time::sleep(wait) => {}
@@ -114,21 +122,20 @@ async fn bring_back(channel: &Channel, main: &str, delivery: Delivery, stop: &Ca
     }
 }
 
-/// How long until a held message is due. Its expiration (what the broker would have
-/// waited) bounds the wait; a message held by a version without due times waits that long.
-fn due_in(properties: &BasicProperties, now_ms: u64) -> Duration {
+/// How long until a held message is due, at most `longest` (a skewed clock elsewhere must
+/// not hold it longer) and at most its expiration (what the broker would have waited). One
+/// held by a version without due times waits its expiration.
+fn due_in(properties: &BasicProperties, now_ms: u64, longest: Duration) -> Duration {
     let expiration = properties
         .expiration()
         .as_ref()
         .and_then(|e| e.as_str().parse::<u64>().ok())
         .map(Duration::from_millis);
-    let due =
-        headers::due_at(properties).map(|at| Duration::from_millis(at.saturating_sub(now_ms)));
-    match (due, expiration) {
-        (Some(due), Some(cap)) => due.min(cap),
-        (Some(due), None) => due,
-        (None, expiration) => expiration.unwrap_or(Duration::ZERO),
-    }
+    let due = headers::due_at(properties)
+        .map(|at| Duration::from_millis(at.saturating_sub(now_ms)))
+        .or(expiration)
+        .unwrap_or(Duration::ZERO);
+    due.min(expiration.unwrap_or(longest)).min(longest)
 }
 
 /// The properties a message goes back to the main queue with: its own, without the
@@ -186,16 +193,29 @@ mod tests {
     }
 
     #[test]
-    fn waits_until_due_bounded_by_the_expiration() {
+    fn waits_until_due_bounded_by_the_expiration_and_twice_the_step() {
         let ms = Duration::from_millis;
-        assert_eq!(due_in(&held(Some(10_500), Some("1000")), 10_000), ms(500));
+        let long = ms(4_000);
+        assert_eq!(
+            due_in(&held(Some(10_500), Some("1000")), 10_000, long),
+            ms(500)
+        );
+        assert_eq!(due_in(&held(Some(10_500), None), 10_000, long), ms(500));
         // Past due: at once.
-        assert_eq!(due_in(&held(Some(9_000), Some("1000")), 10_000), ms(0));
-        // A due time far off (a skewed clock) waits no longer than the broker would have.
-        assert_eq!(due_in(&held(Some(99_000), Some("1000")), 10_000), ms(1000));
+        assert_eq!(
+            due_in(&held(Some(9_000), Some("1000")), 10_000, long),
+            ms(0)
+        );
+        // A due time far off (a skewed clock) waits no longer than the broker would have,
+        // nor than twice the step.
+        assert_eq!(
+            due_in(&held(Some(99_000), Some("1000")), 10_000, long),
+            ms(1000)
+        );
+        assert_eq!(due_in(&held(Some(99_000), None), 10_000, long), long);
         // Held by a version without due times: its expiration once more.
-        assert_eq!(due_in(&held(None, Some("2000")), 10_000), ms(2000));
-        assert_eq!(due_in(&held(None, None), 10_000), ms(0));
+        assert_eq!(due_in(&held(None, Some("2000")), 10_000, long), ms(2000));
+        assert_eq!(due_in(&held(None, None), 10_000, long), ms(0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The queue topology, named and built in one place: the main queue, one `.retry.<step>`
 //! queue per schedule step, one `.retry.defer.<step>` queue per [`DEFER_STEPS`] entry, and
-//! the parking lot `.dead`; the holding queues dead-letter back to the main queue.
+//! the parking lot `.dead`. The bridge brings held messages back itself (`release`);
+//! classic holding queues also dead-letter back to the main queue, should no bridge run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use lapin::options::QueueDeclareOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, ErrorKind};
+use lapin::{Channel, Connection, ErrorKind};
+use tracing::warn;
 
 use super::{BrokerConfig, BrokerError, QueueArgument};
 
@@ -53,28 +55,53 @@ pub fn step_name(step: Duration) -> String {
 }
 
 /// Declares (or, with `declare = false`, checks) the main queue, and declares the parking
-/// lot and one retry queue per schedule step.
+/// lot, one retry queue per schedule step and the defer queues, on a channel of its own.
 pub async fn declare_topology(
-    channel: &Channel,
+    connection: &Connection,
     broker: &BrokerConfig,
     retry_steps: &[Duration],
 ) -> Result<(), BrokerError> {
+    let mut channel = open(connection).await?;
     let main = QueueDeclareOptions {
         durable: true,
         passive: !broker.declare,
         ..QueueDeclareOptions::default()
     };
     let arguments = arguments(&broker.queue_arguments);
-    declare(channel, &broker.queue, main, arguments.clone()).await?;
+    declare(&channel, &broker.queue, main, arguments.clone()).await?;
     let durable = QueueDeclareOptions::durable();
-    declare(channel, &broker.dead_queue(), durable, arguments.clone()).await?;
-    // Messages carry their own expiration (step plus jitter or Retry-After, at most twice
-    // the step); each queue's TTL is the backstop at that bound.
+    declare(&channel, &broker.dead_queue(), durable, arguments.clone()).await?;
+    // Classic: messages carry their own expiration (step plus jitter or Retry-After, at
+    // most twice the step); each queue's TTL is the backstop at that bound.
     for (name, step) in holding_queues(&broker.queue, retry_steps) {
         let table = holding(&arguments, &broker.queue, step * 2);
-        declare(channel, &name, durable, table).await?;
+        match declare(&channel, &name, durable, table).await {
+            Ok(()) => {}
+            // Declared by an earlier version (quorum holding queues then dead-lettered
+            // at-least-once): its messages come back all the same, so it is used as it is.
+            Err(BrokerError::QueueMismatch { queue, detail }) => {
+                warn!(queue = %queue, detail = %detail, "retry queue has the arguments of an earlier version; using it as it is (delete it once empty to drop them)");
+                channel = open(connection).await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
+    let _ = channel.close(200, "declared".into()).await;
     Ok(())
+}
+
+async fn open(connection: &Connection) -> Result<Channel, BrokerError> {
+    connection
+        .create_channel()
+        .await
+        .map_err(BrokerError::Channel)
+}
+
+/// Whether messages in holding queues expire and dead-letter back by themselves: classic
+/// queues do, as a second way back; quorum ones are brought back by the bridge only, and a
+/// message must not expire there (with no dead-letter target it would be dropped).
+pub fn holding_expires(broker: &BrokerConfig) -> bool {
+    !is_quorum(&arguments(&broker.queue_arguments))
 }
 
 /// The queues where messages wait to come back to `queue`, each with its step: one retry
@@ -85,23 +112,14 @@ pub fn holding_queues(queue: &str, retry_steps: &[Duration]) -> Vec<(String, Dur
     retry.chain(defer).collect()
 }
 
-/// Arguments of a queue that holds messages up to `ttl`, then dead-letters them to `queue`.
-///
-/// On quorum queues dead-lettering is at-most-once unless asked otherwise: a message can be
-/// lost on its way back while the main queue's leader changes. So, unless configured
-/// otherwise, quorum holding queues dead-letter at-least-once, which RabbitMQ honours only
-/// with `reject-publish` overflow.
+/// Arguments of a holding queue. A classic one holds messages up to `ttl`, then
+/// dead-letters them to `queue`. A quorum one has neither: its dead-lettering is lossy
+/// at-most-once, and at-least-once stalled for minutes on RabbitMQ 3.10 when the main
+/// queue's leader node died, so only the bridge brings its messages back.
 pub fn holding(arguments: &FieldTable, queue: &str, ttl: Duration) -> FieldTable {
     let mut table = arguments.clone();
     if is_quorum(arguments) {
-        for (name, value) in [
-            ("x-dead-letter-strategy", "at-least-once"),
-            ("x-overflow", "reject-publish"),
-        ] {
-            if !table.contains_key(name) {
-                table.insert(name.into(), AMQPValue::LongString(value.into()));
-            }
-        }
+        return table;
     }
     let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     table.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
@@ -169,21 +187,17 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     #[test]
-    fn quorum_holding_queues_dead_letter_at_least_once() {
+    fn only_classic_holding_queues_expire_and_dead_letter() {
         let mut quorum = FieldTable::default();
         quorum.insert(
             "x-queue-type".into(),
             AMQPValue::LongString("quorum".into()),
         );
         let table = holding(&quorum, "q", Duration::from_secs(2));
-        let text = |k: &str| match table.inner().get(k) {
-            Some(AMQPValue::LongString(s)) => s.to_string(),
-            other => format!("{other:?}"),
-        };
-        assert_eq!(text("x-dead-letter-strategy"), "at-least-once");
-        assert_eq!(text("x-overflow"), "reject-publish");
+        assert_eq!(table, quorum);
         let classic = holding(&FieldTable::default(), "q", Duration::from_secs(2));
-        assert!(!classic.contains_key("x-dead-letter-strategy"));
+        assert!(classic.contains_key("x-message-ttl"));
+        assert!(classic.contains_key("x-dead-letter-routing-key"));
     }
 
     #[test]

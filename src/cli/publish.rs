@@ -27,7 +27,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.message.display()))?;
     let connection = endpoints::connect_any(&settings.broker.urls, "notify-bridge publish").await?;
     let channel = broker::confirm_channel(&connection).await?;
-    broker::declare_topology(&channel, &settings.broker, &settings.retry_steps()).await?;
+    broker::declare_topology(&connection, &settings.broker, &settings.retry_steps()).await?;
     let run_id = format!("{:016x}", rand::random::<u64>());
     for i in 0..args.count {
         let id = format!("pub-{run_id}-{i}");

@@ -108,7 +108,7 @@ impl Consumer {
             .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
         let retry_steps = self.pipeline.current().retry_steps();
-        broker::declare_topology(&consume, broker, &retry_steps).await?;
+        broker::declare_topology(&connection, broker, &retry_steps).await?;
         consume
             .basic_qos(broker.prefetch, BasicQosOptions::default())
             .await
@@ -128,7 +128,7 @@ impl Consumer {
         let holding = topology::holding_queues(&broker.queue, &retry_steps);
         let release = Release {
             channel: broker::confirm_channel(&connection).await?,
-            holding: holding.into_iter().map(|(queue, _)| queue).collect(),
+            holding,
         };
         info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
@@ -165,7 +165,7 @@ impl Consumer {
 /// Where held retries are brought back from, and the confirm channel that does it.
 struct Release {
     channel: lapin::Channel,
-    holding: Vec<String>,
+    holding: Vec<(String, std::time::Duration)>,
 }
 
 /// What a message task holds of its connection: where to settle and ack, the token that

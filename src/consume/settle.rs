@@ -13,7 +13,7 @@ use crate::broker::headers::{
     self, epoch_ms, text, Headers, ATTEMPT, CHANNEL, DEFERRALS, DUE_AT, ERROR, FIRST_ATTEMPT_AT,
     LAST_ATTEMPT_AT, NOTIFY_TYPE, PARKED_AT, STATUS,
 };
-use crate::broker::topology::{defer_queue, retry_queue};
+use crate::broker::topology::{self, defer_queue, retry_queue};
 use crate::broker::{self, BrokerConfig, BrokerError};
 use crate::message::{Attempt, MessageId};
 use crate::pipeline::Handled;
@@ -23,6 +23,8 @@ pub struct Settler {
     channel: Channel,
     queue: String,
     dead: String,
+    /// Whether held messages carry an expiration (see `topology::holding_expires`).
+    expire: bool,
 }
 
 impl Settler {
@@ -32,6 +34,7 @@ impl Settler {
             channel,
             dead: broker.dead_queue(),
             queue: broker.queue.clone(),
+            expire: topology::holding_expires(broker),
         }
     }
 
@@ -89,8 +92,8 @@ impl Settler {
     }
 
     /// Re-publishes the original body with `headers`, confirmed. The id travels with the
-    /// message so a retry or replay keeps the identity brands dedupe on; a per-message
-    /// expiration carries jitter and Retry-After (the holding queue's TTL caps it).
+    /// message so a retry or replay keeps the identity brands dedupe on; its due time
+    /// carries jitter and Retry-After.
     async fn send(
         &self,
         delivery: &Delivery,
@@ -102,11 +105,14 @@ impl Settler {
         let mut properties = delivery.properties.clone();
         match expiration {
             Some(wait) => {
-                // The bridge brings it back at its due time (see `broker::release`); the
-                // expiration is the broker's way back should no bridge be running then.
+                // The bridge brings it back at its due time (see `broker::release`); on
+                // classic queues the expiration is the broker's way back should no bridge
+                // be running then.
                 let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
                 headers.insert(DUE_AT.into(), epoch_ms(now_ms().saturating_add(wait_ms)));
-                properties = properties.with_expiration(wait_ms.to_string().into());
+                if self.expire {
+                    properties = properties.with_expiration(wait_ms.to_string().into());
+                }
             }
             // Came back through the broker's dead-lettering: the due time is spent.
             None => {

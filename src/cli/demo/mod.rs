@@ -89,7 +89,7 @@ async fn publish_all(
 ) -> anyhow::Result<()> {
     let connection = endpoints::connect_any(&settings.broker.urls, "notify-bridge demo").await?;
     let channel = broker::confirm_channel(&connection).await?;
-    broker::declare_topology(&channel, &settings.broker, &settings.retry_steps()).await?;
+    broker::declare_topology(&connection, &settings.broker, &settings.retry_steps()).await?;
     for preset in setup::PRESETS {
         for notify_type in setup::NOTIFY_TYPES {
             let id = format!("demo-{preset}-{notify_type}-{:08x}", rand::random::<u32>());

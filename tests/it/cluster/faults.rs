@@ -141,11 +141,12 @@ async fn a_quorum_cluster_loses_nothing_through_node_replica_and_connection_faul
     let types = queue_types(&queue, 1).await;
     assert!(types.len() >= 4, "{types:?}");
     assert!(types.iter().all(|(_, t, _)| t == "quorum"), "{types:?}");
-    // Retries come back through dead-lettering: at-least-once, or a leader change loses them.
+    // Retries come back brought by the bridge, not by the broker's dead-lettering (lossy
+    // at-most-once; at-least-once stalled on a leader change): no TTL, no dead-letter target.
     let holding = types.iter().filter(|(name, _, _)| name.contains(".retry."));
     for (name, _, arguments) in holding {
-        assert!(arguments.contains("at-least-once"), "{name}: {arguments}");
-        assert!(arguments.contains("reject-publish"), "{name}: {arguments}");
+        assert!(!arguments.contains("x-dead-letter"), "{name}: {arguments}");
+        assert!(!arguments.contains("x-message-ttl"), "{name}: {arguments}");
     }
 
     let n = total();
