@@ -63,6 +63,9 @@ pub struct Opts {
     /// Where generated configs and consumer logs go (default: target/bench).
     #[arg(long)]
     pub workdir: Option<PathBuf>,
+    /// Keep each bridge run's SQLite journal in the workdir (`<queue>.db`), to look into.
+    #[arg(long)]
+    pub keep_journals: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

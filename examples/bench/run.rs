@@ -91,6 +91,7 @@ async fn harness(opts: &Opts) -> anyhow::Result<Harness> {
             in_flight: opts.in_flight,
         },
         bridge_log: opts.bridge_log.clone(),
+        keep_journals: opts.keep_journals,
         wrap: opts
             .wrap
             .as_deref()
@@ -187,8 +188,12 @@ fn print_drain(name: &str, m: &Measured, baseline: Option<f64>) {
     let ratio = baseline
         .map(|b| format!(" ({:.2} of baseline)", s.rate / b))
         .unwrap_or_default();
+    let journal = m
+        .journal_bytes_per_msg
+        .map(|b| format!("; journal {b:.0} B/msg"))
+        .unwrap_or_default();
     println!(
-        "  {name:<9} drained {}/{}: {:.0} msg/s{ratio}; cpu/msg consumer {:.0} µs, broker {:.0} µs, sink {:.0} µs; peak RSS {:.1} MiB; duplicates {}, missing {}; backlog latency p50 {:.0} ms p99 {:.0} ms",
+        "  {name:<9} drained {}/{}: {:.0} msg/s{ratio}; cpu/msg consumer {:.0} µs, broker {:.0} µs, sink {:.0} µs; peak RSS {:.1} MiB; duplicates {}, missing {}; backlog latency p50 {:.0} ms p99 {:.0} ms{journal}",
         s.delivered, s.expected, s.rate, m.consumer_cpu_us, m.broker_cpu_us, m.bench_cpu_us,
         m.peak_rss_mib, s.duplicates, s.missing, s.p50_ms, s.p99_ms
     );
@@ -208,6 +213,9 @@ fn record_drain(figures: &mut Figures, name: &str, m: &Measured) {
         m.broker_cpu_us,
     );
     figures.add(&format!("{name}_rss_mib"), Agg::Max, m.peak_rss_mib);
+    if let Some(bytes) = m.journal_bytes_per_msg {
+        figures.add(&format!("{name}_journal_bytes"), Agg::Median, bytes);
+    }
     figures.add("duplicates", Agg::Sum, m.summary.duplicates as f64);
     figures.add("missing", Agg::Sum, m.summary.missing as f64);
     figures.add("foreign", Agg::Sum, m.foreign as f64);

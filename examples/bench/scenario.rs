@@ -59,6 +59,9 @@ pub struct Measured {
     pub parked: HashSet<u32>,
     /// Requests the sink got without an id of this load (should be none).
     pub foreign: usize,
+    /// The bridge's SQLite journal after it stopped (checkpointed), in bytes per delivered
+    /// message; `None` for the baseline.
+    pub journal_bytes_per_msg: Option<f64>,
 }
 
 /// CPU time so far of the consumer, the broker and this program, and the messages
@@ -77,6 +80,8 @@ pub struct Harness {
     pub tuning: Tuning,
     /// `RUST_LOG` for the bridge; its own default (`info,lapin=warn`) when `None`.
     pub bridge_log: Option<String>,
+    /// Leave the bridge's SQLite journals behind after each run.
+    pub keep_journals: bool,
     /// A command (split on whitespace) the consumer runs under, e.g. a profiler.
     pub wrap: Vec<String>,
 }
@@ -95,9 +100,21 @@ impl Harness {
             journal.display()
         );
         std::fs::write(&config, toml)?;
-        let measured = self.measure_on(under, load, &queue, &config).await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+        let mut measured = self.measure_on(under, load, &queue, &config).await;
+        let files = ["", "-wal", "-shm"].map(|suffix| format!("{}{suffix}", journal.display()));
+        if let (Ok(m), Under::Bridge) = (&mut measured, under) {
+            // The bridge closed its journal on stop, which checkpoints the WAL into it.
+            let bytes: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            m.journal_bytes_per_msg = Some(bytes as f64 / m.summary.delivered.max(1) as f64);
+        }
+        if !self.keep_journals {
+            for file in &files {
+                let _ = std::fs::remove_file(file);
+            }
         }
         if measured.is_err() {
             // Whatever went wrong, leave no filled queue behind on the broker.
@@ -171,6 +188,7 @@ impl Harness {
             left_in_queues,
             parked,
             foreign: self.sink.foreign(),
+            journal_bytes_per_msg: None,
         })
     }
 
