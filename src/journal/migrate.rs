@@ -28,6 +28,11 @@ pub(super) const SQLITE: &[Migration] = &[
         name: "channel pauses",
         sql: include_str!("../../migrations/sqlite/0003_channel_pauses.sql"),
     },
+    Migration {
+        version: 4,
+        name: "compact bodies",
+        sql: include_str!("../../migrations/sqlite/0004_compact_bodies.sql"),
+    },
 ];
 
 pub(super) const POSTGRES: &[Migration] = &[
@@ -45,6 +50,11 @@ pub(super) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "channel pauses",
         sql: include_str!("../../migrations/postgres/0003_channel_pauses.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "compact bodies",
+        sql: include_str!("../../migrations/postgres/0004_compact_bodies.sql"),
     },
 ];
 
@@ -89,7 +99,7 @@ mod tests {
     #[test]
     fn only_unapplied_steps_run_in_order() {
         assert_eq!(pending(SQLITE, &[]).len(), SQLITE.len());
-        assert!(pending(SQLITE, &[1, 2, 3]).is_empty());
+        assert!(pending(SQLITE, &[1, 2, 3, 4]).is_empty());
         assert_eq!(pending(SQLITE, &[1])[0].version, 2);
     }
 }

@@ -15,6 +15,7 @@
 //! schema steps), `query` (filters, rows, shared SQL), `overview` (the console's figures),
 //! `pauses` (paused channels), `writer` (the background task).
 
+mod bodies;
 mod entry;
 mod keys;
 mod mask;
@@ -91,6 +92,8 @@ pub enum JournalError {
     Limit(u32),
     #[error("journal column {column} holds `{value}`, which this version cannot read")]
     Corrupt { column: &'static str, value: String },
+    #[error("the stored body of message {message_id} cannot be read: {detail}")]
+    Body { message_id: String, detail: String },
 }
 
 /// The consumer's handle: cheap to clone, `record` never blocks.

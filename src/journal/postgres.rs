@@ -9,7 +9,7 @@ use super::entry::Entry;
 use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::{originals, split};
+use super::store::{split, Packed};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -22,8 +22,8 @@ const MIGRATION_LOCK: i64 = 0x6e62_6a6f_7572_6e6c; // "nbjournl"
 /// One round trip per table: the columns travel as arrays and `UNNEST` turns them into
 /// rows, so the statement text (and its prepared plan) is the same for every batch size.
 const INSERT_MESSAGES: &str = "INSERT INTO journal_messages \
-    (message_id, content_type, body, received_at_ms) \
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::int8[]) \
+    (message_id, content_type, body, dictionary, received_at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::int8[], $5::int8[]) \
     ON CONFLICT (message_id) DO NOTHING";
 
 const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms) \
@@ -142,15 +142,18 @@ async fn apply(conn: &mut PgConnection, m: Migration) -> Result<(), sqlx::Error>
 pub(super) async fn write(
     pool: &PgPool,
     batch: &[Entry],
+    messages: &[Packed<'_>],
     keys: &[KeyRow],
 ) -> Result<(), sqlx::Error> {
     let (attempts, deferrals) = split(batch);
-    let (mut ids, mut types, mut bodies, mut ats) = (vec![], vec![], vec![], vec![]);
-    for (entry, original) in originals(batch) {
-        ids.push(text(&entry.message_id));
-        types.push(original.content_type.as_deref().map(text));
-        bodies.push(original.body.as_slice());
-        ats.push(int(entry.at_ms));
+    let (mut ids, mut types, mut bodies, mut dictionaries, mut ats) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for m in messages {
+        ids.push(text(m.message_id));
+        types.push(m.content_type.map(text));
+        bodies.push(m.body.as_ref());
+        dictionaries.push(m.dictionary);
+        ats.push(int(m.at_ms));
     }
     let mut tx = pool.begin().await?;
     if !ids.is_empty() {
@@ -158,6 +161,7 @@ pub(super) async fn write(
             .bind(ids)
             .bind(types)
             .bind(bodies)
+            .bind(dictionaries)
             .bind(ats)
             .execute(&mut *tx)
             .await?;

@@ -140,8 +140,8 @@ pub(super) const ATTEMPTS_SQL: &str = "SELECT id, message_id, channel, notify_ty
     attempt, status, latency_ms, response, error, outcome, at_ms \
     FROM journal_attempts WHERE message_id = $1 ORDER BY at_ms, id";
 
-pub(super) const MESSAGE_SQL: &str = "SELECT message_id, body, content_type, received_at_ms \
-    FROM journal_messages WHERE message_id = $1";
+pub(super) const MESSAGE_SQL: &str = "SELECT message_id, body, content_type, received_at_ms, \
+    dictionary FROM journal_messages WHERE message_id = $1";
 
 /// The newest-first listing for `filter`: only the conditions it sets, so each backend's
 /// planner can pick the matching index.
@@ -253,7 +253,9 @@ where
 }
 
 /// Reads one original message row.
-pub(super) fn message_row<'r, R>(row: &'r R) -> Result<StoredMessage, JournalError>
+/// A stored message, its body as stored, and the dictionary that body was deflated
+/// against (`None`: stored as it came).
+pub(super) fn message_row<'r, R>(row: &'r R) -> Result<(StoredMessage, Option<i64>), JournalError>
 where
     R: Row,
     &'r str: ColumnIndex<R>,
@@ -261,12 +263,13 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
     Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    Ok(StoredMessage {
+    let message = StoredMessage {
         message_id: row.try_get("message_id")?,
         body: row.try_get("body")?,
         content_type: row.try_get("content_type")?,
         received_at_ms: number(row.try_get("received_at_ms")?, "received_at_ms")?,
-    })
+    };
+    Ok((message, row.try_get("dictionary")?))
 }
 
 /// A stored integer as the unsigned type it was written from.

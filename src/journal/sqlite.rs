@@ -10,7 +10,7 @@ use super::entry::Entry;
 use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::{originals, split};
+use super::store::{split, Packed};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -22,7 +22,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ROWS: usize = 256;
 
 const INSERT_MESSAGES: &str =
-    "INSERT INTO journal_messages (message_id, content_type, body, received_at_ms)";
+    "INSERT INTO journal_messages (message_id, content_type, body, dictionary, received_at_ms)";
 const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
 
 const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms)";
@@ -115,21 +115,22 @@ async fn apply(conn: &mut SqliteConnection, m: Migration) -> Result<(), sqlx::Er
 pub(super) async fn write(
     pool: &SqlitePool,
     batch: &[Entry],
+    messages: &[Packed<'_>],
     keys: &[KeyRow],
 ) -> Result<(), sqlx::Error> {
-    let messages: Vec<_> = originals(batch).collect();
     let (attempts, deferrals) = split(batch);
     let statements = Statements::get();
     let mut tx = pool.begin().await?;
-    for chunk in chunks(&messages) {
+    for chunk in chunks(messages) {
         let sql = &statements.messages[chunk.len().ilog2() as usize];
         let mut q = sqlx::query(sql);
-        for (entry, original) in chunk {
+        for m in chunk {
             q = q
-                .bind(&entry.message_id)
-                .bind(&original.content_type)
-                .bind(&original.body)
-                .bind(int(entry.at_ms));
+                .bind(m.message_id)
+                .bind(m.content_type)
+                .bind(m.body.as_ref())
+                .bind(m.dictionary)
+                .bind(int(m.at_ms));
         }
         q.execute(&mut *tx).await?;
     }
@@ -222,7 +223,7 @@ impl Statements {
             let sizes = || (0..=MAX_ROWS.ilog2()).map(|p| 1usize << p);
             Statements {
                 messages: sizes()
-                    .map(|n| insert_sql(INSERT_MESSAGES, 4, n, ON_CONFLICT))
+                    .map(|n| insert_sql(INSERT_MESSAGES, 5, n, ON_CONFLICT))
                     .collect(),
                 keys: sizes()
                     .map(|n| insert_sql(INSERT_KEYS, 4, n, KEYS_CONFLICT))

@@ -3,11 +3,13 @@
 //! A closed set of two backends, so an enum: each method matches and calls the backend's
 //! own function where the SQL differs (migrations, batch inserts), shared SQL otherwise.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::{Database, Encode, IntoArguments, PgPool, SqlitePool, Type};
 
+use super::bodies::{self, Dictionaries};
 use super::entry::{Entry, JournalOutcome, Original};
 use super::keys::KeyRow;
 use super::query::{self, AttemptRow, Bind, Filter, StoredMessage};
@@ -56,18 +58,62 @@ impl Store {
     }
 
     /// Writes a batch (attempts and deferrals, originals not yet stored, their business
-    /// `keys`) in one transaction.
-    pub async fn write(&self, batch: &[Entry], keys: &[KeyRow]) -> Result<(), sqlx::Error> {
+    /// `keys`) in one transaction; bodies go deflated against `dictionaries`, which gets
+    /// any new dictionary the batch needed (stored first, in a transaction of its own).
+    pub async fn write(
+        &self,
+        batch: &[Entry],
+        keys: &[KeyRow],
+        dictionaries: &mut Dictionaries,
+    ) -> Result<(), sqlx::Error> {
+        let now = crate::clock::now_ms();
+        let mut packed = Vec::new();
+        for (entry, original) in originals(batch) {
+            let channel = entry.channel.as_deref().unwrap_or_default();
+            let body = original.body.as_slice();
+            // Deflate looks back 32 KiB at most: a longer body would make a poor dictionary.
+            if dictionaries.current(channel, now).is_none() && body.len() <= 32 << 10 {
+                let id = self.add_dictionary(body, now).await?;
+                dictionaries.replace(channel, id, body.to_vec(), now);
+            }
+            let deflated = dictionaries
+                .current(channel, now)
+                .and_then(|(id, dictionary)| Some((id, bodies::deflate(body, dictionary)?)));
+            packed.push(match deflated {
+                Some((id, small)) => Packed::new(entry, original, Cow::Owned(small), Some(id)),
+                None => Packed::new(entry, original, Cow::Borrowed(body), None),
+            });
+        }
         match self {
-            Store::Sqlite(pool) => sqlite::write(pool, batch, keys).await,
-            Store::Postgres(pool) => postgres::write(pool, batch, keys).await,
+            Store::Sqlite(pool) => sqlite::write(pool, batch, &packed, keys).await,
+            Store::Postgres(pool) => postgres::write(pool, batch, &packed, keys).await,
+        }
+    }
+
+    /// Stores `body` as a dictionary; its id.
+    async fn add_dictionary(&self, body: &[u8], now_ms: u64) -> Result<i64, sqlx::Error> {
+        let at = query::int(now_ms);
+        match self {
+            Store::Sqlite(pool) => {
+                let q = sqlx::query_scalar(ADD_DICTIONARY).bind(body).bind(at);
+                q.fetch_one(pool).await
+            }
+            Store::Postgres(pool) => {
+                let q = sqlx::query_scalar(ADD_DICTIONARY).bind(body).bind(at);
+                q.fetch_one(pool).await
+            }
         }
     }
 
     /// Deletes up to `limit` attempts, then up to `limit` orphaned messages, older than
-    /// `cutoff_ms`; returns how many rows went. Small steps keep each lock short.
+    /// `cutoff_ms`, and so on for keys, deferrals and dictionaries; returns how many rows
+    /// went. Small steps keep each lock short.
     pub async fn prune_step(&self, cutoff_ms: u64, limit: u32) -> Result<u64, sqlx::Error> {
         let (cutoff, limit) = (query::int(cutoff_ms), i64::from(limit));
+        // A dictionary a writer may still be using is never old enough, however short the
+        // retention.
+        let in_use = crate::clock::now_ms().saturating_sub(2 * bodies::ROTATE.as_millis() as u64);
+        let dictionaries = query::int(cutoff_ms.min(in_use));
         let mut deleted = 0;
         match self {
             Store::Sqlite(pool) => {
@@ -75,12 +121,20 @@ impl Store {
                     let q = sqlx::query(sql).bind(cutoff).bind(limit);
                     deleted += q.execute(pool).await?.rows_affected();
                 }
+                let q = sqlx::query(PRUNE_DICTIONARIES)
+                    .bind(dictionaries)
+                    .bind(limit);
+                deleted += q.execute(pool).await?.rows_affected();
             }
             Store::Postgres(pool) => {
                 for sql in postgres::PRUNE {
                     let q = sqlx::query(sql).bind(cutoff).bind(limit);
                     deleted += q.execute(pool).await?.rows_affected();
                 }
+                let q = sqlx::query(PRUNE_DICTIONARIES)
+                    .bind(dictionaries)
+                    .bind(limit);
+                deleted += q.execute(pool).await?.rows_affected();
             }
         }
         Ok(deleted)
@@ -116,20 +170,40 @@ impl Store {
 
     pub async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, JournalError> {
         let binds = [Bind::Text(message_id.to_owned())];
-        match self {
+        let stored = match self {
             Store::Sqlite(pool) => {
                 let row = bound(query::MESSAGE_SQL, &binds)
                     .fetch_optional(pool)
                     .await?;
-                row.as_ref().map(query::message_row).transpose()
+                row.as_ref().map(query::message_row).transpose()?
             }
             Store::Postgres(pool) => {
                 let row = bound(query::MESSAGE_SQL, &binds)
                     .fetch_optional(pool)
                     .await?;
-                row.as_ref().map(query::message_row).transpose()
+                row.as_ref().map(query::message_row).transpose()?
             }
-        }
+        };
+        let Some((mut message, Some(dictionary))) = stored else {
+            return Ok(stored.map(|(message, _)| message));
+        };
+        let text: Option<Vec<u8>> = match self {
+            Store::Sqlite(pool) => {
+                let q = sqlx::query_scalar(DICTIONARY).bind(dictionary);
+                q.fetch_optional(pool).await?
+            }
+            Store::Postgres(pool) => {
+                let q = sqlx::query_scalar(DICTIONARY).bind(dictionary);
+                q.fetch_optional(pool).await?
+            }
+        };
+        let corrupt = |detail: String| JournalError::Body {
+            message_id: message_id.to_owned(),
+            detail,
+        };
+        let text = text.ok_or_else(|| corrupt(format!("dictionary {dictionary} is missing")))?;
+        message.body = bodies::inflate(&message.body, &text).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(message))
     }
 
     /// Closes the pool's connections; a pool that never connected closes at once.
@@ -137,6 +211,43 @@ impl Store {
         match self {
             Store::Sqlite(pool) => pool.close().await,
             Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+const ADD_DICTIONARY: &str =
+    "INSERT INTO journal_dictionaries (body, created_at_ms) VALUES ($1, $2) RETURNING id";
+
+const DICTIONARY: &str = "SELECT body FROM journal_dictionaries WHERE id = $1";
+
+/// Up to `$2` dictionaries created before `$1` that no message uses any more.
+const PRUNE_DICTIONARIES: &str = "DELETE FROM journal_dictionaries WHERE id IN \
+    (SELECT d.id FROM journal_dictionaries d WHERE d.created_at_ms < $1 AND NOT EXISTS \
+    (SELECT 1 FROM journal_messages m WHERE m.dictionary = d.id) LIMIT $2)";
+
+/// An original as it is written: its body deflated against dictionary `dictionary`, or
+/// as it came (`None`).
+pub(super) struct Packed<'a> {
+    pub message_id: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Cow<'a, [u8]>,
+    pub dictionary: Option<i64>,
+    pub at_ms: u64,
+}
+
+impl<'a> Packed<'a> {
+    fn new(
+        entry: &'a Entry,
+        original: &'a Original,
+        body: Cow<'a, [u8]>,
+        dictionary: Option<i64>,
+    ) -> Self {
+        Self {
+            message_id: &entry.message_id,
+            content_type: original.content_type.as_deref(),
+            body,
+            dictionary,
+            at_ms: entry.at_ms,
         }
     }
 }

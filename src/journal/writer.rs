@@ -14,6 +14,7 @@ use tokio::time::{interval, sleep, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::bodies::Dictionaries;
 use super::entry::Entry;
 use super::keys::KeySpec;
 use super::store::{Role, Store};
@@ -65,6 +66,8 @@ pub(super) struct Writer {
     keys: KeySpec,
     /// `None` until connected and migrated, and again after any failure.
     store: Option<Store>,
+    /// The dictionaries bodies are deflated against, in the database written to.
+    dictionaries: Dictionaries,
     backoff: Duration,
     /// Failures in the current episode, and when one was last logged.
     failures: u64,
@@ -88,6 +91,7 @@ impl Writer {
             stop,
             keys,
             store: None,
+            dictionaries: Dictionaries::default(),
             backoff: FIRST_BACKOFF,
             failures: 0,
             last_warned: None,
@@ -150,7 +154,7 @@ impl Writer {
         let keys = self.keys.rows(batch);
         loop {
             let error = match self.connected().await {
-                Ok(store) => match store.write(batch, &keys).await {
+                Ok(store) => match store.write(batch, &keys, &mut self.dictionaries).await {
                     Ok(()) => return self.written(batch),
                     Err(e) if is_poison(&e) => return self.write_singly(batch).await,
                     Err(e) => JournalError::from(e),
@@ -177,7 +181,10 @@ impl Writer {
         while let Some(entry) = rest.next() {
             let one = std::slice::from_ref(&entry);
             let result = match &self.store {
-                Some(store) => store.write(one, &self.keys.rows(one)).await,
+                Some(store) => {
+                    let keys = self.keys.rows(one);
+                    store.write(one, &keys, &mut self.dictionaries).await
+                }
                 None => Err(sqlx::Error::PoolClosed),
             };
             match result {
@@ -260,17 +267,19 @@ impl Writer {
         }
     }
 
-    /// The store, connecting and migrating first when there is none.
-    async fn connected(&mut self) -> Result<&Store, JournalError> {
+    /// The store (a handle to its pool), connecting and migrating first when there is none.
+    async fn connected(&mut self) -> Result<Store, JournalError> {
         let store = match self.store.take() {
             Some(store) => store,
             None => {
                 let store = Store::new(&self.url, Role::Writer, ACQUIRE_TIMEOUT);
                 store.migrate().await?;
+                // A new connection may be to another database (a file replaced under us).
+                self.dictionaries.clear();
                 store
             }
         };
-        Ok(self.store.insert(store))
+        Ok(self.store.insert(store).clone())
     }
 }
 

@@ -22,7 +22,7 @@ use notify_bridge::message::NotifyType;
 
 use crate::support::eventually;
 use keys::keys_find_every_attempt;
-use scenarios::{batches_and_queries, retention_prunes};
+use scenarios::{batches_and_queries, bodies_come_back_whole, retention_prunes};
 
 /// Generous: the writer's backoff is capped at 5 s, and two cores are shared.
 const PATIENCE: Duration = Duration::from_secs(30);

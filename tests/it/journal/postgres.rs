@@ -105,6 +105,29 @@ async fn postgres_batches_and_every_query() {
     scratch.drop().await;
 }
 
+/// Bodies are stored deflated against a dictionary of their channel, and read back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_bodies_are_stored_small_and_come_back_whole() {
+    let scratch = Scratch::new().await;
+    let sent = bodies_come_back_whole(&scratch.url()).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&scratch.url())
+        .await
+        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT SUM(octet_length(body))::int8 FROM journal_messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(
+        stored as usize * 4 < sent,
+        "{stored} bytes stored for {sent}"
+    );
+    scratch.drop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_business_keys_find_every_attempt() {
     let scratch = Scratch::new().await;
@@ -262,7 +285,7 @@ async fn postgres_a_version_1_journal_is_upgraded_in_place() {
         .fetch_all(&journal)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     journal.close().await;
     scratch.drop().await;
 }

@@ -205,3 +205,48 @@ pub async fn retention_prunes(url: &str) {
     task.shutdown(PATIENCE).await;
     reader.close().await;
 }
+
+/// Fifty messages of one channel with bodies like WHALE's (the bench's), each read back
+/// byte for byte; returns the bodies' total length, to compare with what was stored.
+pub async fn bodies_come_back_whole(url: &str) -> usize {
+    let (journal, task) = Journal::start(&settings(url, 1000));
+    let now = now_ms();
+    let body = |i: usize| {
+        let whale = serde_json::json!({
+            "appId": "WHALE",
+            "bizContent": {
+                "codeNo": format!("C{i:010}"),
+                "orderNo": format!("B2C22080414554710{i:08}"),
+                "faceValue": "10.00",
+                "status": "ACTIVE",
+                "validEnd": "2026-12-31 23:59:59",
+                "memo": "券码通知/测试",
+            },
+            "timestamp": "1700000000000",
+        });
+        serde_json::json!({
+            "channelId": "shop",
+            "notifyUrl": "https://brand.example/notify",
+            "notifyType": if i.is_multiple_of(2) { "MakeCode" } else { "CancelCode" },
+            "messageType": "ebuy",
+            "whaleMessage": whale.to_string(),
+        })
+        .to_string()
+        .into_bytes()
+    };
+    for i in 0..50 {
+        let mut e = entry(&format!("b-{i}"), now);
+        e.message.as_mut().unwrap().body = body(i);
+        journal.record(e);
+    }
+    assert_eq!(task.shutdown(PATIENCE).await, 0);
+    let reader = JournalReader::open(&JournalUrl::parse(url).unwrap())
+        .await
+        .unwrap();
+    for i in 0..50 {
+        let stored = reader.message(&format!("b-{i}")).await.unwrap().unwrap();
+        assert_eq!(stored.body, body(i), "b-{i}");
+    }
+    reader.close().await;
+    (0..50).map(|i| body(i).len()).sum()
+}

@@ -29,7 +29,7 @@ pub async fn is_upgraded_in_place(url: &str) {
     let (journal, task) = Journal::start(&settings(url, 100));
     let mut new = entry("new-1", now_ms());
     let whale = r#"{"appId":"W","bizContent":{"orderNo":"WO-UP-1"}}"#;
-    new.message.as_mut().unwrap().body = serde_json::to_vec(&serde_json::json!({
+    let body = serde_json::to_vec(&serde_json::json!({
         "channelId": "shop",
         "notifyUrl": "https://brand.example/notify",
         "notifyType": "MakeCode",
@@ -37,6 +37,7 @@ pub async fn is_upgraded_in_place(url: &str) {
         "whaleMessage": whale,
     }))
     .unwrap();
+    new.message.as_mut().unwrap().body = body.clone();
     journal.record(new);
     written(&journal, 1).await;
     assert_eq!(task.shutdown(PATIENCE).await, 0);
@@ -51,7 +52,13 @@ pub async fn is_upgraded_in_place(url: &str) {
         "the attempt written before the upgrade is still there"
     );
     assert_eq!(old[0].status, Some(200));
-    assert!(reader.message("old-1").await.unwrap().is_some());
+    let old_body = reader.message("old-1").await.unwrap().unwrap().body;
+    assert_eq!(
+        old_body, b"{}",
+        "a body stored before the upgrade reads as it was"
+    );
+    let new_body = reader.message("new-1").await.unwrap().unwrap().body;
+    assert_eq!(new_body, body, "a body stored after it comes back whole");
     let filter = Filter::default().with_key("orderNo=WO-UP-1").unwrap();
     let found: Vec<String> = reader
         .list(&filter)

@@ -1,0 +1,14 @@
+-- Bodies stored small: each deflated against a dictionary, a recent body of its channel
+-- (NULL: stored as it came). A dictionary holds a message in clear, so retention deletes it
+-- once no message uses it; the index finds whether one does.
+CREATE TABLE journal_dictionaries (
+    id            INTEGER PRIMARY KEY,
+    body          BLOB    NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+ALTER TABLE journal_messages ADD COLUMN dictionary INTEGER;
+CREATE INDEX journal_messages_dictionary ON journal_messages (dictionary)
+    WHERE dictionary IS NOT NULL;
+
+-- No query looks keys up by message: this index only cost a second copy of every key.
+DROP INDEX journal_keys_message;
