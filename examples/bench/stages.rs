@@ -23,9 +23,13 @@ pub struct Args {
     /// Messages run through each stage.
     #[arg(long, default_value_t = 5_000)]
     pub messages: usize,
-    /// Skip the journal writer (SQLite) stage.
+    /// Skip the journal writer stage.
     #[arg(long)]
     pub no_journal: bool,
+    /// Write the journal stage to PostgreSQL instead of SQLite: a database of its own is
+    /// created on this server (the URL's database only serves to connect) and dropped after.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 /// Runs each stage over `--messages` md5 messages and prints µs per message.
@@ -66,8 +70,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     if !args.no_journal {
         let file = dir.path().join("journal.db");
+        let scratch = match &args.postgres {
+            Some(server) => Some(Scratch::create(server).await?),
+            None => None,
+        };
+        let url = match &scratch {
+            Some(s) => s.url.clone(),
+            None => format!("sqlite://{}", file.display()),
+        };
         let config = JournalConfig {
-            url: JournalUrl::parse(&format!("sqlite://{}", file.display()))?,
+            url: JournalUrl::parse(&url)?,
             retention: Duration::from_secs(7 * 86_400),
             buffer: args.messages.max(1),
             keys: KeySpec::default(),
@@ -81,14 +93,87 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "journal wrote {written} of {}, {lost} lost",
             args.messages
         );
-        let size: u64 = ["", "-wal"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(format!("{}{s}", file.display())).ok())
-            .map(|m| m.len())
-            .sum();
-        println!("  journal file + WAL: {size} B");
+        let per = |bytes: i64| bytes as f64 / args.messages as f64;
+        match scratch {
+            Some(scratch) => {
+                let sizes = scratch.sizes().await;
+                scratch.drop().await?;
+                let sizes = sizes?;
+                let total: i64 = sizes.iter().map(|(_, b)| b).sum();
+                println!("  journal in PostgreSQL: {:.0} B/message", per(total));
+                for (relation, bytes) in sizes.iter().filter(|(_, b)| per(*b) >= 1.0) {
+                    println!("    {relation:<36} {:6.1} B/message", per(*bytes));
+                }
+            }
+            None => {
+                let size: u64 = ["", "-wal"]
+                    .iter()
+                    .filter_map(|s| std::fs::metadata(format!("{}{s}", file.display())).ok())
+                    .map(|m| m.len())
+                    .sum();
+                println!(
+                    "  journal file + WAL: {size} B, {:.0} B/message",
+                    per(size as i64)
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// A PostgreSQL database of the bench's own, for one journal stage.
+struct Scratch {
+    server: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl Scratch {
+    async fn create(server_url: &str) -> anyhow::Result<Self> {
+        use sqlx::Executor;
+        let server = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(server_url)
+            .await?;
+        let name = format!("nb_bench_{:08x}", rand::random::<u32>());
+        server
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
+        let mut url = url::Url::parse(server_url)?;
+        url.set_path(&name);
+        Ok(Self {
+            server,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// Each relation's size (tables and indexes, after a VACUUM), largest first.
+    async fn sizes(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        use sqlx::Executor;
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await?;
+        db.execute("VACUUM").await?;
+        let sizes = sqlx::query_as(
+            "SELECT c.relname::text, pg_relation_size(c.oid)::int8 AS bytes FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 't') ORDER BY bytes DESC",
+        )
+        .fetch_all(&db)
+        .await?;
+        db.close().await;
+        Ok(sizes)
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        use sqlx::Executor;
+        let sql = format!("DROP DATABASE {} WITH (FORCE)", self.name);
+        self.server.execute(sql.as_str()).await?;
+        self.server.close().await;
+        Ok(())
+    }
 }
 
 /// Parse → schema → route → format → sign, as the consumer does before sending; the

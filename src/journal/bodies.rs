@@ -26,8 +26,9 @@ pub struct InflateError(String);
 /// `body` deflated against `dictionary`, or `None` when that would not be smaller. The
 /// zlib wrapper (6 bytes) names the dictionary and checksums the body, so reading it back
 /// with the wrong dictionary, or a damaged row, is an error rather than a wrong body.
-pub fn deflate(body: &[u8], dictionary: &[u8]) -> Option<Vec<u8>> {
-    let mut compress = Compress::new(Compression::default(), true);
+/// `compress` is reused: setting up a fresh one costs more than compressing a message.
+fn deflate(compress: &mut Compress, body: &[u8], dictionary: &[u8]) -> Option<Vec<u8>> {
+    compress.reset();
     compress.set_dictionary(dictionary).ok()?;
     let mut out = Vec::with_capacity(body.len() / 2 + 64);
     loop {
@@ -80,9 +81,28 @@ pub fn inflate(stored: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, InflateError
 
 /// The dictionaries the writer compresses with, one per channel (`""` for messages whose
 /// channel is unknown), each with its row id.
-#[derive(Debug, Default)]
 pub struct Dictionaries {
     by_channel: HashMap<String, Current>,
+    compress: Compress,
+}
+
+impl Default for Dictionaries {
+    fn default() -> Self {
+        Self {
+            by_channel: HashMap::new(),
+            // Level 1: a body is mostly matches against the dictionary, which every level
+            // finds; higher levels cost more time for a few bytes.
+            compress: Compress::new(Compression::fast(), true),
+        }
+    }
+}
+
+impl std::fmt::Debug for Dictionaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.by_channel.iter().map(|(c, d)| (c, d.id)))
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -93,12 +113,21 @@ struct Current {
 }
 
 impl Dictionaries {
-    /// The dictionary for `channel` (id and text), unless it is missing or due for
-    /// replacement at `now_ms`.
-    pub fn current(&self, channel: &str, now_ms: u64) -> Option<(i64, &[u8])> {
-        let current = self.by_channel.get(channel)?;
-        let age = now_ms.saturating_sub(current.since_ms);
-        (u128::from(age) < ROTATE.as_millis()).then_some((current.id, current.body.as_slice()))
+    /// Whether `channel` has a dictionary not yet due for replacement at `now_ms`.
+    pub fn has(&self, channel: &str, now_ms: u64) -> bool {
+        self.fresh(channel, now_ms).is_some()
+    }
+
+    /// `body` deflated against `channel`'s dictionary, with that dictionary's id; `None`
+    /// when there is none or it would not make the body smaller.
+    pub fn deflate(&mut self, channel: &str, body: &[u8], now_ms: u64) -> Option<(i64, Vec<u8>)> {
+        let current = fresh(&self.by_channel, channel, now_ms)?;
+        let deflated = deflate(&mut self.compress, body, &current.body)?;
+        Some((current.id, deflated))
+    }
+
+    fn fresh(&self, channel: &str, now_ms: u64) -> Option<&Current> {
+        fresh(&self.by_channel, channel, now_ms)
     }
 
     /// Uses the stored dictionary `id` (text `body`) for `channel` from `now_ms`.
@@ -117,12 +146,31 @@ impl Dictionaries {
     }
 }
 
+/// `channel`'s dictionary, unless it is missing or due for replacement at `now_ms`.
+fn fresh<'a>(
+    by_channel: &'a HashMap<String, Current>,
+    channel: &str,
+    now_ms: u64,
+) -> Option<&'a Current> {
+    let current = by_channel.get(channel)?;
+    let age = now_ms.saturating_sub(current.since_ms);
+    (u128::from(age) < ROTATE.as_millis()).then_some(current)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ONE: &[u8] = br#"{"channelId":"shop","notifyUrl":"https://brand.example/n","notifyType":"MakeCode","whaleMessage":"{\"bizContent\":\"{\\\"codeNo\\\":\\\"C0000000001\\\"}\"}"}"#;
     const TWO: &[u8] = br#"{"channelId":"shop","notifyUrl":"https://brand.example/n","notifyType":"CancelCode","whaleMessage":"{\"bizContent\":\"{\\\"codeNo\\\":\\\"C0000000002\\\"}\"}"}"#;
+
+    fn deflate(body: &[u8], dictionary: &[u8]) -> Option<Vec<u8>> {
+        super::deflate(
+            &mut Compress::new(Compression::fast(), true),
+            body,
+            dictionary,
+        )
+    }
 
     #[test]
     fn a_body_comes_back_byte_for_byte_and_much_smaller() {
@@ -161,12 +209,17 @@ mod tests {
     #[test]
     fn dictionaries_are_replaced_after_an_hour() {
         let mut d = Dictionaries::default();
-        assert!(d.current("shop", 0).is_none());
+        assert!(!d.has("shop", 0));
         d.replace("shop", 7, ONE.to_vec(), 1_000);
-        assert_eq!(d.current("shop", 2_000).map(|(id, _)| id), Some(7));
-        assert!(d.current("other", 2_000).is_none());
-        assert!(d.current("shop", 1_000 + 3_600_000).is_none());
+        let (id, stored) = d.deflate("shop", TWO, 2_000).unwrap();
+        assert_eq!(id, 7);
+        assert_eq!(inflate(&stored, ONE).unwrap(), TWO);
+        // The reused compressor starts afresh for each body.
+        let (_, again) = d.deflate("shop", TWO, 2_000).unwrap();
+        assert_eq!(again, stored);
+        assert!(d.deflate("other", TWO, 2_000).is_none());
+        assert!(!d.has("shop", 1_000 + 3_600_000));
         d.clear();
-        assert!(d.current("shop", 2_000).is_none());
+        assert!(!d.has("shop", 2_000));
     }
 }

@@ -72,14 +72,11 @@ impl Store {
             let channel = entry.channel.as_deref().unwrap_or_default();
             let body = original.body.as_slice();
             // Deflate looks back 32 KiB at most: a longer body would make a poor dictionary.
-            if dictionaries.current(channel, now).is_none() && body.len() <= 32 << 10 {
+            if !dictionaries.has(channel, now) && body.len() <= 32 << 10 {
                 let id = self.add_dictionary(body, now).await?;
                 dictionaries.replace(channel, id, body.to_vec(), now);
             }
-            let deflated = dictionaries
-                .current(channel, now)
-                .and_then(|(id, dictionary)| Some((id, bodies::deflate(body, dictionary)?)));
-            packed.push(match deflated {
+            packed.push(match dictionaries.deflate(channel, body, now) {
                 Some((id, small)) => Packed::new(entry, original, Cow::Owned(small), Some(id)),
                 None => Packed::new(entry, original, Cow::Borrowed(body), None),
             });
