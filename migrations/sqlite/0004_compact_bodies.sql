@@ -12,3 +12,8 @@ CREATE INDEX journal_messages_dictionary ON journal_messages (dictionary)
 
 -- No query looks keys up by message: this index only cost a second copy of every key.
 DROP INDEX journal_keys_message;
+
+-- A message's attempts are few: its id alone finds them (they are sorted after), and the
+-- index holds no copy of their times.
+DROP INDEX journal_attempts_message;
+CREATE INDEX journal_attempts_message ON journal_attempts (message_id);
