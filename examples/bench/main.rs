@@ -6,7 +6,7 @@
 //! with a last line `RESULT key=value …`. `bench passthrough …` is that baseline consumer.
 //!
 //! Layout: `opts` (flags), `run` (the scenarios of one run), `noisy` (the noisy
-//! neighbour), `scenario` (one measurement), `child` (consumer processes, /proc),
+//! neighbour), `scale` (the curve by queue depth), `scenario` (one measurement), `child` (consumer processes, /proc),
 //! `passthrough` (the baseline consumer),
 //! `prepare` (the bridge's CPU work on one message, without I/O), `stages` (the same plus
 //! the metrics, journal entry and journal insert, stage by stage, for callgrind), `acks`
@@ -23,6 +23,7 @@ mod opts;
 mod passthrough;
 mod prepare;
 mod run;
+mod scale;
 mod scenario;
 mod stages;
 

@@ -63,6 +63,9 @@ pub struct Opts {
     /// Where generated configs and consumer logs go (default: target/bench).
     #[arg(long)]
     pub workdir: Option<PathBuf>,
+    /// Queue depths of the scale curve (`--only scale`).
+    #[arg(long, value_delimiter = ',', default_values_t = [20_000, 200_000, 1_000_000])]
+    pub depths: Vec<usize>,
     /// Keep each bridge run's SQLite journal in the workdir (`<queue>.db`), to look into.
     #[arg(long)]
     pub keep_journals: bool,
@@ -83,6 +86,8 @@ pub enum Scenario {
     Paced,
     Rsa,
     Noisy,
+    /// The scale curve over `--depths` (not run unless asked for: it queues a million).
+    Scale,
 }
 
 impl NoisyMode {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::noisy;
 use super::opts::{Opts, Scenario};
 use super::scenario::{Harness, Load, Measured, Under};
+use super::{noisy, scale};
 use bench_harness::config::{self, Tuning};
 use bench_harness::load::{Publisher, Route, Target};
 use bench_harness::openssl;
@@ -48,6 +48,11 @@ pub async fn bench(mut opts: Opts) -> anyhow::Result<()> {
             number(key, value),
             each.join(", ")
         );
+    }
+    if opts.only.contains(&Scenario::Scale) {
+        for file in scale::write(&harness.workdir, &opts.depths, &figures)? {
+            println!("scale curve: {}", file.display());
+        }
     }
     harness.publisher.close().await;
     println!("{}", figures.result_line());
@@ -155,11 +160,14 @@ async fn one_run(h: &Harness, opts: &Opts, figures: &mut Figures) -> anyhow::Res
             noisy::run(h, opts, *mode, pace, figures).await?;
         }
     }
+    if wants(Scenario::Scale) {
+        scale::run(h, opts, figures).await?;
+    }
     Ok(())
 }
 
 /// Every message to one healthy channel, queued before the consumer starts.
-fn drain(h: &Harness, name: &'static str, n: usize) -> Load {
+pub(super) fn drain(h: &Harness, name: &'static str, n: usize) -> Load {
     let (channel, third) = match name {
         "rsa" => (config::RSA, true),
         _ => (config::MD5, false),
@@ -179,11 +187,12 @@ fn drain(h: &Harness, name: &'static str, n: usize) -> Load {
         healthy: Arc::new(|_| true),
         retried: None,
         pace: None,
-        deadline: Duration::from_secs(180),
+        // A deep queue takes longer: allow 1,500 a second at worst.
+        deadline: Duration::from_secs(180.max(n as u64 / 1_500)),
     }
 }
 
-fn print_drain(name: &str, m: &Measured, baseline: Option<f64>) {
+pub(super) fn print_drain(name: &str, m: &Measured, baseline: Option<f64>) {
     let s = &m.summary;
     let ratio = baseline
         .map(|b| format!(" ({:.2} of baseline)", s.rate / b))
