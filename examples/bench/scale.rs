@@ -99,14 +99,15 @@ set output "{png}";
 set datafile separator ",";
 set key autotitle columnhead;
 set logscale x;
+set offsets graph 0.05, graph 0.05, 0, 0;
 set xlabel "messages queued";
 set grid;
 set multiplot layout 1,3 title "notify-bridge md5 channel vs minimal pass-through, by queue depth";
-set title "drain rate (msg/s)"; set yrange [0:*];
+set title "drain rate (msg/s)"; set yrange [0:*]; set key bottom right;
 plot "{data}" using 1:2 with linespoints title "baseline", "" using 1:3 with linespoints title "bridge (md5)";
 set title "bridge / baseline rate"; set yrange [0:1.2];
 plot "{data}" using 1:4 with linespoints title "ratio";
-set title "bridge peak RSS (MiB) and CPU per message (µs)"; set yrange [0:*]; set key top left;
+set title "bridge peak RSS (MiB) and CPU per message (µs)"; set yrange [0:*]; set key center right;
 plot "{data}" using 1:7 with linespoints title "RSS MiB", "" using 1:5 with linespoints title "CPU µs/msg";
 unset multiplot"#,
         png = png.display(),
