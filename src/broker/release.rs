@@ -12,9 +12,10 @@
 //! At least once: a bridge that dies between confirm and ack leaves the message in its
 //! holding queue, to be brought back a second time by another.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{SelectAll, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::headers::{self, DUE_AT};
+use super::topology::holding_queues;
 use super::{publish_confirmed, BrokerError};
 use crate::clock::now_ms;
 
@@ -34,43 +36,47 @@ pub const WINDOW: u16 = 1000;
 /// How long a re-publish the broker refused waits before it is tried again.
 const AGAIN_AFTER: Duration = Duration::from_secs(1);
 
-/// Takes every message of the `holding` queues (each with its step) on `channel` (in
-/// confirm mode) and brings each back to `main` when due, until `stop` fires (held messages
-/// then return to their queues with the channel) or the channel fails (`Err`).
+/// How often the schedule is looked at again for new retry steps: a reload may add some.
+const RESCAN: Duration = Duration::from_secs(2);
+
+/// A holding queue's deliveries, each with the longest wait that queue allows.
+type Held = futures_util::stream::Map<
+    lapin::Consumer,
+    Box<
+        dyn FnMut(Result<Delivery, lapin::Error>) -> (Result<Delivery, lapin::Error>, Duration)
+            + Send,
+    >,
+>;
+
+/// Takes every message of the holding queues of `main` (one per step that `steps` gives,
+/// looked at again every few seconds, and the defer queues) on `channel` (in confirm mode)
+/// and brings each back to `main` when due, until `stop` fires (held messages then return
+/// to their queues with the channel) or the channel fails (`Err`).
 pub async fn run(
     channel: Channel,
     main: String,
-    holding: Vec<(String, Duration)>,
+    steps: impl Fn() -> Vec<Duration>,
     stop: CancellationToken,
 ) -> Result<(), BrokerError> {
     channel
         .basic_qos(WINDOW, BasicQosOptions::default())
         .await
         .map_err(BrokerError::Channel)?;
-    let mut consumers = Vec::with_capacity(holding.len());
-    for (queue, step) in holding {
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|source| BrokerError::Queue {
-                queue: queue.clone(),
-                source,
-            })?;
-        // No wait is longer than twice the step (Retry-After's bound).
-        let longest = step * 2;
-        consumers.push(consumer.map(move |delivery| (delivery, longest)));
-    }
-    let mut deliveries = stream::select_all(consumers);
+    let mut consumed = HashSet::new();
+    let mut deliveries = SelectAll::new();
+    let mut rescan = tokio::time::interval(RESCAN);
     let held = TaskTracker::new();
     let ended = loop {
         let next = tokio::select! {
             _ = stop.cancelled() => break Ok(()),
-            next = deliveries.next() => next,
+            _ = rescan.tick() => {
+                let holding = holding_queues(&main, &steps());
+                match consume_new(&channel, holding, &mut consumed, &mut deliveries).await {
+                    Ok(()) => continue,
+                    Err(e) => break Err(e),
+                }
+            }
+            next = deliveries.next(), if !deliveries.is_empty() => next,
         };
         match next {
             Some((Ok(delivery), longest)) => {
@@ -87,6 +93,37 @@ pub async fn run(
     held.close();
     held.wait().await;
     ended
+}
+
+/// Starts consuming each of `holding` not consumed yet.
+async fn consume_new(
+    channel: &Channel,
+    holding: Vec<(String, Duration)>,
+    consumed: &mut HashSet<String>,
+    deliveries: &mut SelectAll<Held>,
+) -> Result<(), BrokerError> {
+    for (queue, step) in holding {
+        if consumed.contains(&queue) {
+            continue;
+        }
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|source| BrokerError::Queue {
+                queue: queue.clone(),
+                source,
+            })?;
+        // No wait is longer than twice the step (Retry-After's bound).
+        let longest = step * 2;
+        deliveries.push(consumer.map(Box::new(move |delivery| (delivery, longest))));
+        consumed.insert(queue);
+    }
+    Ok(())
 }
 
 /// Waits `wait`, re-publishes `delivery` to `main` and acks it. Gives up (leaving it

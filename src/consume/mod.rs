@@ -23,7 +23,6 @@ use tracing::{error, info, warn};
 
 use crate::broker::endpoints::{Connected, Endpoints};
 use crate::broker::headers::attempt_of;
-use crate::broker::topology;
 use crate::broker::BrokerConfig;
 use crate::broker::{self, BrokerError};
 use crate::journal::Journal;
@@ -125,11 +124,7 @@ impl Consumer {
                 queue: broker.queue.clone(),
                 source,
             })?;
-        let holding = topology::holding_queues(&broker.queue, &retry_steps);
-        let release = Release {
-            channel: broker::confirm_channel(&connection).await?,
-            holding,
-        };
+        let release = broker::confirm_channel(&connection).await?;
         info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
         Ok(Session::new(
@@ -160,12 +155,6 @@ impl Consumer {
             held.failed.cancel();
         });
     }
-}
-
-/// Where held retries are brought back from, and the confirm channel that does it.
-struct Release {
-    channel: lapin::Channel,
-    holding: Vec<(String, std::time::Duration)>,
 }
 
 /// What a message task holds of its connection: where to settle and ack, the token that

@@ -11,17 +11,16 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use futures_util::StreamExt;
 use lapin::options::BasicCancelOptions;
 use lapin::{Channel, Connection};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
-use super::{ConsumeError, Consumer, Held, Release};
+use super::{ConsumeError, Consumer, Held};
 use crate::broker::{release, BrokerError};
 
 /// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
@@ -75,17 +74,20 @@ impl<'c> Session<'c> {
         channel: Channel,
         deliveries: lapin::Consumer,
         settler: std::sync::Arc<Settler>,
-        release: Release,
+        release: Channel,
     ) -> Self {
         // A settle that cannot be confirmed leaves its message unacked: stop, let it return.
         let failed = CancellationToken::new();
         let (acks, ack_task) = Acks::start(channel.clone(), failed.clone());
         let grace = consumer.broker.shutdown_grace;
         let release_stop = CancellationToken::new();
+        // The schedule in use, read again as reloads change it.
+        let pipeline = std::sync::Arc::clone(&consumer.pipeline);
+        let steps = move || pipeline.current().retry_steps();
         let releasing = tokio::spawn(release::run(
-            release.channel,
+            release,
             consumer.broker.queue.clone(),
-            release.holding,
+            steps,
             release_stop.clone(),
         ));
         Self {

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
-use crate::support::process::{bridge_cli, close_connections_named, config_file};
+use crate::support::process::{
+    bridge_cli, close_connections_named, config_file, spawn_bridge, terminate,
+};
 use crate::support::receiver::Receiver;
 use crate::support::{eventually, settings, unique_queue, Bridge};
 
@@ -269,4 +271,80 @@ async fn broker_connections_closed_mid_run_lose_nothing() {
     let duplicates = receiver.count() - total;
     println!("reconnect test: {total} messages, {duplicates} duplicate deliveries");
     broker.cleanup(&queue).await;
+}
+
+/// A retry step added by a reload is brought back too: on quorum queues only the bridge
+/// brings retries back, so the new step's queue must be consumed without a restart.
+#[tokio::test]
+async fn a_retry_step_added_by_a_reload_is_brought_back() {
+    let queue = unique_queue("newstep");
+    let broker = TestBroker::connect().await;
+    let tries: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counter = Arc::clone(&tries);
+    let receiver = Receiver::start(move |r| {
+        let id = r.headers["x-notify-id"].clone();
+        let mut tries = counter.lock().unwrap();
+        let n = tries.entry(id.clone()).or_default();
+        *n += 1;
+        match (id.starts_with("fail-"), *n) {
+            (true, 1) => (503, "busy".into()),
+            _ => (200, "ok".into()),
+        }
+    })
+    .await;
+    let quorum = "queue_arguments = { \"x-queue-type\" = \"quorum\" }\n\n[channels.shop]";
+    let config = CONFIG
+        .replacen("\n[channels.shop]", quorum, 1)
+        .replace(r#"["0s", "100ms", "200ms"]"#, r#"["0s", "1m"]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &config, &queue);
+    let bridge = spawn_bridge(&cfg);
+    // The bridge declares the queues (quorum) itself.
+    eventually(Duration::from_secs(30), "the bridge consuming", || async {
+        broker.consumers(&queue).await == Some(1)
+    })
+    .await;
+    // Up, with its SIGHUP handler installed, once it has delivered.
+    let probe = queue_message("shop", &receiver.url("/n"), "MakeCode", &whale());
+    broker
+        .publish(&queue, probe.as_bytes(), Some("probe"), None)
+        .await;
+    eventually(Duration::from_secs(30), "the bridge delivering", || async {
+        receiver.count() == 1
+    })
+    .await;
+
+    let reloaded = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(r#"["0s", "1m"]"#, r#"["0s", "400ms"]"#);
+    std::fs::write(&cfg, reloaded).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &bridge.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let added = format!("{queue}.retry.400ms");
+    eventually(
+        Duration::from_secs(20),
+        "the new step's queue consumed",
+        || async { broker.consumers(&added).await == Some(1) },
+    )
+    .await;
+
+    let body = queue_message("shop", &receiver.url("/n"), "MakeCode", &whale());
+    broker
+        .publish(&queue, body.as_bytes(), Some("fail-1"), None)
+        .await;
+    eventually(Duration::from_secs(20), "the retry delivered", || async {
+        receiver.count() == 3
+    })
+    .await;
+    terminate(&bridge);
+    let attempts: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.headers["x-notify-id"] == "fail-1")
+        .map(|r| r.headers["x-notify-attempt"].clone())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
 }
