@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bench_harness::load::{message, Target};
 use notify_bridge::clock::now_ms;
 use notify_bridge::journal::{
     Filter, Journal, JournalError, JournalOutcome, JournalReader, JournalUrl, MAX_LIMIT,
@@ -211,29 +212,13 @@ pub async fn retention_prunes(url: &str) {
 pub async fn bodies_come_back_whole(url: &str) -> usize {
     let (journal, task) = Journal::start(&settings(url, 1000));
     let now = now_ms();
-    let body = |i: usize| {
-        let whale = serde_json::json!({
-            "appId": "WHALE",
-            "bizContent": {
-                "codeNo": format!("C{i:010}"),
-                "orderNo": format!("B2C22080414554710{i:08}"),
-                "faceValue": "10.00",
-                "status": "ACTIVE",
-                "validEnd": "2026-12-31 23:59:59",
-                "memo": "券码通知/测试",
-            },
-            "timestamp": "1700000000000",
-        });
-        serde_json::json!({
-            "channelId": "shop",
-            "notifyUrl": "https://brand.example/notify",
-            "notifyType": if i.is_multiple_of(2) { "MakeCode" } else { "CancelCode" },
-            "messageType": "ebuy",
-            "whaleMessage": whale.to_string(),
-        })
-        .to_string()
-        .into_bytes()
+    // The bench's message: WHALE's shape, its order and code numbers varying.
+    let target = Target {
+        channel: "shop".into(),
+        url: "https://brand.example/notify".into(),
+        third: false,
     };
+    let body = |i: usize| message(&target, i).into_bytes();
     for i in 0..50 {
         let mut e = entry(&format!("b-{i}"), now);
         e.message.as_mut().unwrap().body = body(i);
