@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::stream::{SelectAll, StreamExt};
+use futures_util::stream::{repeat, Repeat, SelectAll, StreamExt, Zip};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
@@ -40,13 +40,7 @@ const AGAIN_AFTER: Duration = Duration::from_secs(1);
 const RESCAN: Duration = Duration::from_secs(2);
 
 /// A holding queue's deliveries, each with the longest wait that queue allows.
-type Held = futures_util::stream::Map<
-    lapin::Consumer,
-    Box<
-        dyn FnMut(Result<Delivery, lapin::Error>) -> (Result<Delivery, lapin::Error>, Duration)
-            + Send,
-    >,
->;
+type Held = Zip<lapin::Consumer, Repeat<Duration>>;
 
 /// Takes every message of the holding queues of `main` (one per step that `steps` gives,
 /// looked at again every few seconds, and the defer queues) on `channel` (in confirm mode)
@@ -119,8 +113,7 @@ async fn consume_new(
                 source,
             })?;
         // No wait is longer than twice the step (Retry-After's bound).
-        let longest = step * 2;
-        deliveries.push(consumer.map(Box::new(move |delivery| (delivery, longest))));
+        deliveries.push(consumer.zip(repeat(step * 2)));
         consumed.insert(queue);
     }
     Ok(())
