@@ -114,7 +114,8 @@ impl Settler {
                     properties = properties.with_expiration(wait_ms.to_string().into());
                 }
             }
-            // Came back through the broker's dead-lettering: the due time is spent.
+            // Parked: no due time (one that came back by the broker's dead-lettering
+            // still carries its spent one).
             None => {
                 headers.remove(DUE_AT);
             }
