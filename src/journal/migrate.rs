@@ -12,50 +12,30 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-pub(super) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "journal",
-        sql: include_str!("../../migrations/sqlite/0001_journal.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "keys and deferrals",
-        sql: include_str!("../../migrations/sqlite/0002_keys_and_deferrals.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "channel pauses",
-        sql: include_str!("../../migrations/sqlite/0003_channel_pauses.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "compact bodies",
-        sql: include_str!("../../migrations/sqlite/0004_compact_bodies.sql"),
-    },
-];
+/// Both backends' steps from one list: the same versions and names, each backend's own SQL
+/// (`migrations/sqlite/`, `migrations/postgres/`).
+macro_rules! steps {
+    ($(($version:literal, $name:literal, $file:literal)),* $(,)?) => {
+        /// SQLite's steps, in order.
+        pub(super) const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../migrations/sqlite/", $file)),
+        }),*];
+        /// PostgreSQL's steps, in order.
+        pub(super) const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../migrations/postgres/", $file)),
+        }),*];
+    };
+}
 
-pub(super) const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "journal",
-        sql: include_str!("../../migrations/postgres/0001_journal.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "keys and deferrals",
-        sql: include_str!("../../migrations/postgres/0002_keys_and_deferrals.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "channel pauses",
-        sql: include_str!("../../migrations/postgres/0003_channel_pauses.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "compact bodies",
-        sql: include_str!("../../migrations/postgres/0004_compact_bodies.sql"),
-    },
+steps![
+    (1, "journal", "0001_journal.sql"),
+    (2, "keys and deferrals", "0002_keys_and_deferrals.sql"),
+    (3, "channel pauses", "0003_channel_pauses.sql"),
+    (4, "compact bodies", "0004_compact_bodies.sql"),
 ];
 
 /// Creates the bookkeeping table; the same text works on both backends.
