@@ -70,7 +70,6 @@ pub struct KeyRow {
     pub message_id: String,
     pub name: String,
     pub value: String,
-    pub at_ms: u64,
 }
 
 impl KeySpec {
@@ -142,7 +141,6 @@ impl KeySpec {
                     message_id: entry.message_id.clone(),
                     name,
                     value,
-                    at_ms: entry.at_ms,
                 });
             }
         }

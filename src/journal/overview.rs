@@ -3,7 +3,8 @@
 //! the journal, so several replicas sharing one database show one picture.
 //!
 //! Each query is bounded by an index and a time window or a row limit: a console that
-//! polls must not scan the journal.
+//! polls must not scan the journal. `a.outcome <> 'delivered'` repeats the outcome index's
+//! condition, which is how both backends' planners know they may use it.
 
 use std::collections::BTreeMap;
 
@@ -51,33 +52,34 @@ const LATENCIES_SQL: &str = "SELECT latency_ms FROM journal_attempts \
     WHERE channel = $1 AND at_ms >= $2 AND latency_ms IS NOT NULL \
     ORDER BY at_ms DESC LIMIT $3";
 
-const FAILURES_SQL: &str = "SELECT channel, error, at_ms FROM journal_attempts \
-    WHERE outcome IN ('retry', 'parked') AND at_ms >= $1 ORDER BY at_ms DESC LIMIT $2";
+const FAILURES_SQL: &str = "SELECT channel, error, at_ms FROM journal_attempts a \
+    WHERE outcome IN ('retry', 'parked') AND a.outcome <> 'delivered' AND at_ms >= $1 \
+    ORDER BY at_ms DESC LIMIT $2";
 
 /// A parked or bad-input record with no later record of its message: still parked, unless
 /// it was purged (the journal does not see purges).
 const PARKED_SQL: &str = "SELECT channel, outcome, COUNT(*) AS n FROM journal_attempts a \
-    WHERE outcome IN ('parked', 'bad-input') AND NOT EXISTS \
-    (SELECT 1 FROM journal_attempts b WHERE b.message_id = a.message_id AND b.id > a.id) \
+    WHERE outcome IN ('parked', 'bad-input') AND a.outcome <> 'delivered' AND NOT EXISTS \
+    (SELECT 1 FROM journal_attempts b WHERE b.message = a.message AND b.id > a.id) \
     GROUP BY channel, outcome";
 
 /// Messages whose last record says they will come back: a retry, or a deferral after their
 /// last attempt. They sit in a retry or deferral queue (or are being handled).
 const WAITING_SQL: &str = "SELECT channel, COUNT(*) AS n FROM journal_attempts a \
-    WHERE outcome = 'retry' AND NOT EXISTS \
-    (SELECT 1 FROM journal_attempts b WHERE b.message_id = a.message_id AND b.id > a.id) \
+    WHERE outcome = 'retry' AND a.outcome <> 'delivered' AND NOT EXISTS \
+    (SELECT 1 FROM journal_attempts b WHERE b.message = a.message AND b.id > a.id) \
     AND NOT EXISTS (SELECT 1 FROM journal_deferrals d \
-    WHERE d.message_id = a.message_id AND d.at_ms > a.at_ms) \
+    WHERE d.message = a.message AND d.at_ms > a.at_ms) \
     GROUP BY channel \
-    UNION ALL SELECT channel, COUNT(DISTINCT message_id) AS n FROM journal_deferrals d \
+    UNION ALL SELECT channel, COUNT(DISTINCT message) AS n FROM journal_deferrals d \
     WHERE NOT EXISTS (SELECT 1 FROM journal_attempts b \
-    WHERE b.message_id = d.message_id AND b.at_ms >= d.at_ms) \
+    WHERE b.message = d.message AND b.at_ms >= d.at_ms) \
     AND NOT EXISTS (SELECT 1 FROM journal_deferrals e \
-    WHERE e.message_id = d.message_id AND e.id > d.id) \
+    WHERE e.message = d.message AND e.id > d.id) \
     GROUP BY channel";
 
 const DEFERRALS_SQL: &str = "SELECT COUNT(*) AS n, MAX(at_ms) AS last FROM journal_deferrals \
-    WHERE message_id = $1";
+    WHERE message = (SELECT id FROM journal_messages WHERE message_id = $1)";
 
 /// Runs `$sql` with `$binds` on whichever backend, mapping each row with `$map`.
 macro_rules! rows {

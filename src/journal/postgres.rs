@@ -1,4 +1,4 @@
-//! The PostgreSQL backend: a batch is two statements, whatever its size.
+//! The PostgreSQL backend: a batch is one statement per table, whatever its size.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use super::entry::Entry;
 use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::{split, Packed};
+use super::store::{placeholders, split, Packed};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -21,37 +21,57 @@ const MIGRATION_LOCK: i64 = 0x6e62_6a6f_7572_6e6c; // "nbjournl"
 
 /// One round trip per table: the columns travel as arrays and `UNNEST` turns them into
 /// rows, so the statement text (and its prepared plan) is the same for every batch size.
+/// An original fills in the placeholder an earlier attempt of its message left.
 const INSERT_MESSAGES: &str = "INSERT INTO journal_messages \
     (message_id, content_type, body, dictionary, received_at_ms) \
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::int8[], $5::int8[]) \
-    ON CONFLICT (message_id) DO NOTHING";
+    ON CONFLICT (message_id) DO UPDATE SET content_type = excluded.content_type, \
+    body = excluded.body, dictionary = excluded.dictionary, \
+    received_at_ms = excluded.received_at_ms WHERE journal_messages.body IS NULL";
 
-const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms) \
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) \
-    ON CONFLICT (name, value, message_id) DO NOTHING";
+const INSERT_PLACEHOLDERS: &str = "INSERT INTO journal_messages (message_id, received_at_ms) \
+    SELECT * FROM UNNEST($1::text[], $2::int8[]) ON CONFLICT (message_id) DO NOTHING";
+
+/// Keys, deferrals and attempts find their message's number by its id (the batch wrote
+/// the message or its placeholder first); `n` keeps the batch's order in the ids.
+const INSERT_KEYS: &str = "INSERT INTO journal_keys (message, name, value) \
+    SELECT m.id, u.name, u.value FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+    AS u (message_id, name, value) JOIN journal_messages m USING (message_id) \
+    ON CONFLICT DO NOTHING";
 
 const INSERT_DEFERRALS: &str = "INSERT INTO journal_deferrals \
-    (message_id, channel, attempt, error, at_ms) \
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[])";
+    (message, channel, attempt, error, at_ms) \
+    SELECT m.id, u.channel, u.attempt, u.error, u.at_ms \
+    FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[]) WITH ORDINALITY \
+    AS u (message_id, channel, attempt, error, at_ms, n) \
+    JOIN journal_messages m USING (message_id) ORDER BY u.n";
 
 const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
-    (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
+    (message, channel, notify_type, url, attempt, status, latency_ms, response, error, \
     outcome, at_ms) \
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
-    $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[])";
+    SELECT m.id, u.channel, u.notify_type, u.url, u.attempt, u.status, u.latency_ms, \
+    u.response, u.error, u.outcome, u.at_ms \
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+    $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[]) WITH ORDINALITY \
+    AS u (message_id, channel, notify_type, url, attempt, status, latency_ms, response, \
+    error, outcome, at_ms, n) \
+    JOIN journal_messages m USING (message_id) ORDER BY u.n";
 
 /// Retention, one step, as in `sqlite.rs`; but `IN (subquery)` makes PostgreSQL hash the
 /// whole table, while `= ANY(ARRAY(subquery))` finds each row by primary key.
 pub(super) const PRUNE: [&str; 4] = [
     "DELETE FROM journal_attempts WHERE id = ANY(ARRAY( \
      SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
-    "DELETE FROM journal_messages WHERE message_id = ANY(ARRAY( \
-     SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
-     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2))",
-    "DELETE FROM journal_keys WHERE ctid = ANY(ARRAY( \
-     SELECT ctid FROM journal_keys WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
     "DELETE FROM journal_deferrals WHERE id = ANY(ARRAY( \
      SELECT id FROM journal_deferrals WHERE at_ms < $1 ORDER BY at_ms LIMIT $2))",
+    "DELETE FROM journal_keys WHERE message = ANY(ARRAY( \
+     SELECT m.id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message = m.id) AND NOT EXISTS \
+     (SELECT 1 FROM journal_deferrals d WHERE d.message = m.id) LIMIT $2))",
+    "DELETE FROM journal_messages WHERE id = ANY(ARRAY( \
+     SELECT m.id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message = m.id) AND NOT EXISTS \
+     (SELECT 1 FROM journal_deferrals d WHERE d.message = m.id) LIMIT $2))",
 ];
 
 /// A pool that connects on first use, so a server that is down at start only delays writes.
@@ -166,13 +186,24 @@ pub(super) async fn write(
             .execute(&mut *tx)
             .await?;
     }
+    let placeholders = placeholders(batch);
+    if !placeholders.is_empty() {
+        let (ids, ats): (Vec<_>, Vec<_>) = placeholders
+            .iter()
+            .map(|(id, at)| (text(id), int(*at)))
+            .unzip();
+        sqlx::query(INSERT_PLACEHOLDERS)
+            .bind(ids)
+            .bind(ats)
+            .execute(&mut *tx)
+            .await?;
+    }
     let opt = |s: &Option<String>| s.as_deref().map(text);
     if !keys.is_empty() {
         sqlx::query(INSERT_KEYS)
+            .bind(keys.iter().map(|k| text(&k.message_id)).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| text(&k.name)).collect::<Vec<_>>())
             .bind(keys.iter().map(|k| text(&k.value)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|k| text(&k.message_id)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|k| int(k.at_ms)).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
     }

@@ -133,15 +133,26 @@ pub(super) enum Bind {
     Int(i64),
 }
 
-const COLUMNS: &str = "id, message_id, channel, notify_type, url, attempt, status, latency_ms, \
-                       response, error, outcome, at_ms";
+/// Attempts (`a`) with their message's id (`m`): rows refer to messages by number.
+macro_rules! attempts_from {
+    () => {
+        "SELECT a.id, m.message_id, a.channel, a.notify_type, a.url, a.attempt, a.status, \
+         a.latency_ms, a.response, a.error, a.outcome, a.at_ms \
+         FROM journal_attempts a JOIN journal_messages m ON m.id = a.message"
+    };
+}
 
-pub(super) const ATTEMPTS_SQL: &str = "SELECT id, message_id, channel, notify_type, url, \
-    attempt, status, latency_ms, response, error, outcome, at_ms \
-    FROM journal_attempts WHERE message_id = $1 ORDER BY at_ms, id";
+pub(super) const ATTEMPTS_SQL: &str = concat!(
+    attempts_from!(),
+    " WHERE m.message_id = $1 ORDER BY a.at_ms, a.id"
+);
 
+/// A message with no body is a placeholder: its attempts are known, not its original.
 pub(super) const MESSAGE_SQL: &str = "SELECT message_id, body, content_type, received_at_ms, \
-    dictionary FROM journal_messages WHERE message_id = $1";
+    dictionary FROM journal_messages WHERE message_id = $1 AND body IS NOT NULL";
+
+/// Repeats the outcome index's condition, so that both backends' planners may use it.
+const NOT_DELIVERED: &str = "a.outcome <> 'delivered'";
 
 /// The newest-first listing for `filter`: only the conditions it sets, so each backend's
 /// planner can pick the matching index.
@@ -154,7 +165,7 @@ pub(super) fn list_sql(filter: &Filter) -> Result<(String, Vec<Bind>), JournalEr
     let mut conditions = Vec::new();
     let mut condition = |column: &str, op: &str, value: Bind| {
         binds.push(value);
-        conditions.push(format!("{column} {op} ${}", binds.len()));
+        conditions.push(format!("a.{column} {op} ${}", binds.len()));
     };
     if let Some(channel) = &filter.channel {
         condition("channel", "=", Bind::Text(channel.clone()));
@@ -171,13 +182,19 @@ pub(super) fn list_sql(filter: &Filter) -> Result<(String, Vec<Bind>), JournalEr
     if let Some(until) = filter.until_ms {
         condition("at_ms", "<=", Bind::Int(int(until)));
     }
+    if filter
+        .outcome
+        .is_some_and(|o| o != JournalOutcome::Delivered)
+    {
+        conditions.push(NOT_DELIVERED.to_owned());
+    }
     if let Some((name, prefix)) = &filter.key {
         binds.push(Bind::Text(name.clone()));
         binds.push(Bind::Text(prefix.clone()));
         binds.push(Bind::Text(prefix_end(prefix)));
         let n = binds.len();
         conditions.push(format!(
-            "message_id IN (SELECT message_id FROM journal_keys \
+            "a.message IN (SELECT message FROM journal_keys \
              WHERE name = ${} AND value >= ${} AND value < ${n})",
             n - 2,
             n - 1
@@ -188,19 +205,19 @@ pub(super) fn list_sql(filter: &Filter) -> Result<(String, Vec<Bind>), JournalEr
         binds.push(Bind::Int(id));
         let n = binds.len();
         conditions.push(format!(
-            "(at_ms < ${} OR (at_ms = ${} AND id < ${n}))",
+            "(a.at_ms < ${} OR (a.at_ms = ${} AND a.id < ${n}))",
             n - 1,
             n - 1
         ));
     }
-    let mut sql = format!("SELECT {COLUMNS} FROM journal_attempts");
+    let mut sql = attempts_from!().to_owned();
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
     binds.push(Bind::Int(i64::from(limit)));
     sql.push_str(&format!(
-        " ORDER BY at_ms DESC, id DESC LIMIT ${}",
+        " ORDER BY a.at_ms DESC, a.id DESC LIMIT ${}",
         binds.len()
     ));
     Ok((sql, binds))
@@ -287,7 +304,7 @@ mod tests {
     #[test]
     fn an_empty_filter_lists_the_newest_hundred() {
         let (sql, binds) = list_sql(&Filter::default()).unwrap();
-        assert!(sql.ends_with("FROM journal_attempts ORDER BY at_ms DESC, id DESC LIMIT $1"));
+        assert!(sql.ends_with("ON m.id = a.message ORDER BY a.at_ms DESC, a.id DESC LIMIT $1"));
         assert_eq!(binds, vec![Bind::Int(100)]);
     }
 
@@ -303,8 +320,9 @@ mod tests {
         };
         let (sql, binds) = list_sql(&filter).unwrap();
         assert!(sql.contains(
-            "WHERE channel = $1 AND notify_type = $2 AND outcome = $3 AND at_ms >= $4 \
-             ORDER BY at_ms DESC, id DESC LIMIT $5"
+            "WHERE a.channel = $1 AND a.notify_type = $2 AND a.outcome = $3 \
+             AND a.at_ms >= $4 AND a.outcome <> 'delivered' \
+             ORDER BY a.at_ms DESC, a.id DESC LIMIT $5"
         ));
         assert_eq!(
             binds,
@@ -326,9 +344,9 @@ mod tests {
         };
         let (sql, binds) = list_sql(&filter).unwrap();
         assert!(sql.contains(
-            "WHERE message_id IN (SELECT message_id FROM journal_keys \
+            "WHERE a.message IN (SELECT message FROM journal_keys \
              WHERE name = $1 AND value >= $2 AND value < $3) \
-             AND (at_ms < $4 OR (at_ms = $4 AND id < $5)) ORDER BY"
+             AND (a.at_ms < $4 OR (a.at_ms = $4 AND a.id < $5)) ORDER BY"
         ));
         assert_eq!(binds[0], Bind::Text("orderNo".into()));
         assert_eq!(binds[2], Bind::Text("WO20\u{10FFFF}".into()));

@@ -10,7 +10,7 @@ use super::entry::Entry;
 use super::keys::KeyRow;
 use super::migrate::{self, Migration};
 use super::query::int;
-use super::store::{split, Packed};
+use super::store::{placeholders, split, Packed};
 use super::JournalError;
 use crate::clock::now_ms;
 
@@ -23,31 +23,45 @@ const MAX_ROWS: usize = 256;
 
 const INSERT_MESSAGES: &str =
     "INSERT INTO journal_messages (message_id, content_type, body, dictionary, received_at_ms)";
-const ON_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
+/// An original fills in the placeholder an earlier attempt of its message left.
+const MESSAGES_CONFLICT: &str = " ON CONFLICT (message_id) DO UPDATE SET \
+    content_type = excluded.content_type, body = excluded.body, \
+    dictionary = excluded.dictionary, received_at_ms = excluded.received_at_ms \
+    WHERE journal_messages.body IS NULL";
 
-const INSERT_KEYS: &str = "INSERT INTO journal_keys (name, value, message_id, at_ms)";
-const KEYS_CONFLICT: &str = " ON CONFLICT (name, value, message_id) DO NOTHING";
+const INSERT_PLACEHOLDERS: &str = "INSERT INTO journal_messages (message_id, received_at_ms)";
+const PLACEHOLDERS_CONFLICT: &str = " ON CONFLICT (message_id) DO NOTHING";
+
+const INSERT_KEYS: &str = "INSERT INTO journal_keys (message, name, value)";
+const KEYS_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 const INSERT_DEFERRALS: &str =
-    "INSERT INTO journal_deferrals (message_id, channel, attempt, error, at_ms)";
+    "INSERT INTO journal_deferrals (message, channel, attempt, error, at_ms)";
 
 const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
-    (message_id, channel, notify_type, url, attempt, status, latency_ms, response, error, \
+    (message, channel, notify_type, url, attempt, status, latency_ms, response, error, \
     outcome, at_ms)";
 
-/// Retention, one step: up to `$2` attempts older than `$1` (oldest first, the `at_ms`
-/// index), then up to `$2` messages as old with no attempt left. The age check on
-/// messages keeps one whose attempts are still on their way.
+/// The first value of a key, deferral or attempt row: its message's number, looked up by
+/// the id bound here (the batch wrote the message or its placeholder first).
+const MESSAGE_NUMBER: &str = "(SELECT id FROM journal_messages WHERE message_id = ?)";
+
+/// Retention, one step: up to `$2` attempts and deferrals older than `$1` (oldest first,
+/// their `at_ms` indexes), then up to `$2` messages as old with neither left, their keys
+/// first. The age check on messages keeps one whose attempts are still on their way.
 pub(super) const PRUNE: [&str; 4] = [
     "DELETE FROM journal_attempts WHERE id IN \
      (SELECT id FROM journal_attempts WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
-    "DELETE FROM journal_messages WHERE message_id IN \
-     (SELECT m.message_id FROM journal_messages m WHERE m.received_at_ms < $1 AND NOT EXISTS \
-     (SELECT 1 FROM journal_attempts a WHERE a.message_id = m.message_id) LIMIT $2)",
-    "DELETE FROM journal_keys WHERE (name, value, message_id) IN \
-     (SELECT name, value, message_id FROM journal_keys WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
     "DELETE FROM journal_deferrals WHERE id IN \
      (SELECT id FROM journal_deferrals WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+    "DELETE FROM journal_keys WHERE message IN (SELECT m.id FROM journal_messages m \
+     WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message = m.id) AND NOT EXISTS \
+     (SELECT 1 FROM journal_deferrals d WHERE d.message = m.id) LIMIT $2)",
+    "DELETE FROM journal_messages WHERE id IN (SELECT m.id FROM journal_messages m \
+     WHERE m.received_at_ms < $1 AND NOT EXISTS \
+     (SELECT 1 FROM journal_attempts a WHERE a.message = m.id) AND NOT EXISTS \
+     (SELECT 1 FROM journal_deferrals d WHERE d.message = m.id) LIMIT $2)",
 ];
 
 /// A pool that opens its connections on first use, so a missing directory or a full disk
@@ -112,6 +126,7 @@ async fn apply(conn: &mut SqliteConnection, m: Migration) -> Result<(), sqlx::Er
 
 /// Writes one batch in one transaction, as a few multi-row statements: each statement is
 /// a round trip to sqlx's SQLite worker thread, which costs more than the insert itself.
+/// Messages and placeholders go first, so every other row finds its message's number.
 pub(super) async fn write(
     pool: &SqlitePool,
     batch: &[Entry],
@@ -122,8 +137,7 @@ pub(super) async fn write(
     let statements = Statements::get();
     let mut tx = pool.begin().await?;
     for chunk in chunks(messages) {
-        let sql = &statements.messages[chunk.len().ilog2() as usize];
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(statements.messages.for_rows(chunk.len()));
         for m in chunk {
             q = q
                 .bind(m.message_id)
@@ -134,21 +148,23 @@ pub(super) async fn write(
         }
         q.execute(&mut *tx).await?;
     }
+    let placeholders = placeholders(batch);
+    for chunk in chunks(&placeholders) {
+        let mut q = sqlx::query(statements.placeholders.for_rows(chunk.len()));
+        for (message_id, at_ms) in chunk {
+            q = q.bind(*message_id).bind(int(*at_ms));
+        }
+        q.execute(&mut *tx).await?;
+    }
     for chunk in chunks(keys) {
-        let sql = &statements.keys[chunk.len().ilog2() as usize];
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(statements.keys.for_rows(chunk.len()));
         for k in chunk {
-            q = q
-                .bind(&k.name)
-                .bind(&k.value)
-                .bind(&k.message_id)
-                .bind(int(k.at_ms));
+            q = q.bind(&k.message_id).bind(&k.name).bind(&k.value);
         }
         q.execute(&mut *tx).await?;
     }
     for chunk in chunks(&deferrals) {
-        let sql = &statements.deferrals[chunk.len().ilog2() as usize];
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(statements.deferrals.for_rows(chunk.len()));
         for e in chunk {
             q = q
                 .bind(&e.message_id)
@@ -160,8 +176,7 @@ pub(super) async fn write(
         q.execute(&mut *tx).await?;
     }
     for chunk in chunks(&attempts) {
-        let sql = &statements.attempts[chunk.len().ilog2() as usize];
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(statements.attempts.for_rows(chunk.len()));
         for e in chunk {
             q = q
                 .bind(&e.message_id)
@@ -195,46 +210,60 @@ fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// `head VALUES (?, …), (…) tail` for `rows` rows of `columns` values.
+/// `head VALUES row, row, … tail` for `rows` rows, each `row` a parenthesised list of
+/// placeholders.
 ///
 /// Anonymous `?`, not `$n`: sqlx looks up each parameter's name before binding it, and
 /// SQLite finds a name by scanning the statement's list of names, so numbered parameters
 /// cost time quadratic in their count — 18% of the bridge's CPU at full rate with
 /// 256-row statements (bench/FINDINGS.md). Anonymous ones have no names to scan.
-fn insert_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
+fn insert_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
     format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
+}
+
+/// `(?, ?, …)` for `columns` plain values, or with the first the message's number.
+fn row(columns: usize, numbered: bool) -> String {
+    let mut values = vec!["?"; columns];
+    if numbered {
+        values[0] = MESSAGE_NUMBER;
+    }
+    format!("({})", values.join(", "))
+}
+
+/// One table's insert texts, by chunk size's power of two: 1, 2, 4, … `MAX_ROWS` rows.
+struct Texts(Vec<String>);
+
+impl Texts {
+    fn new(head: &str, row: &str, tail: &str) -> Self {
+        let sizes = (0..=MAX_ROWS.ilog2()).map(|p| 1usize << p);
+        Self(sizes.map(|n| insert_sql(head, row, n, tail)).collect())
+    }
+
+    /// The text for a chunk of `rows` rows (a power of two, as [`chunks`] makes them).
+    fn for_rows(&self, rows: usize) -> &str {
+        &self.0[rows.ilog2() as usize]
+    }
 }
 
 /// The statement texts for every chunk size, made once: building them for every batch
 /// cost the writer about 1.3k instructions a message (bench/FINDINGS.md).
 struct Statements {
-    /// By chunk size's power of two: 1, 2, 4, … `MAX_ROWS` rows.
-    messages: Vec<String>,
-    keys: Vec<String>,
-    deferrals: Vec<String>,
-    attempts: Vec<String>,
+    messages: Texts,
+    placeholders: Texts,
+    keys: Texts,
+    deferrals: Texts,
+    attempts: Texts,
 }
 
 impl Statements {
     fn get() -> &'static Statements {
         static TEXTS: OnceLock<Statements> = OnceLock::new();
-        TEXTS.get_or_init(|| {
-            let sizes = || (0..=MAX_ROWS.ilog2()).map(|p| 1usize << p);
-            Statements {
-                messages: sizes()
-                    .map(|n| insert_sql(INSERT_MESSAGES, 5, n, ON_CONFLICT))
-                    .collect(),
-                keys: sizes()
-                    .map(|n| insert_sql(INSERT_KEYS, 4, n, KEYS_CONFLICT))
-                    .collect(),
-                deferrals: sizes()
-                    .map(|n| insert_sql(INSERT_DEFERRALS, 5, n, ""))
-                    .collect(),
-                attempts: sizes()
-                    .map(|n| insert_sql(INSERT_ATTEMPTS, 11, n, ""))
-                    .collect(),
-            }
+        TEXTS.get_or_init(|| Statements {
+            messages: Texts::new(INSERT_MESSAGES, &row(5, false), MESSAGES_CONFLICT),
+            placeholders: Texts::new(INSERT_PLACEHOLDERS, &row(2, false), PLACEHOLDERS_CONFLICT),
+            keys: Texts::new(INSERT_KEYS, &row(3, true), KEYS_CONFLICT),
+            deferrals: Texts::new(INSERT_DEFERRALS, &row(5, true), ""),
+            attempts: Texts::new(INSERT_ATTEMPTS, &row(11, true), ""),
         })
     }
 }
@@ -256,8 +285,17 @@ mod tests {
     #[test]
     fn multi_row_inserts_have_a_placeholder_for_every_value() {
         assert_eq!(
-            insert_sql("INSERT INTO t (a, b)", 2, 2, " ON CONFLICT DO NOTHING"),
+            insert_sql(
+                "INSERT INTO t (a, b)",
+                &row(2, false),
+                2,
+                " ON CONFLICT DO NOTHING"
+            ),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            row(2, true),
+            "((SELECT id FROM journal_messages WHERE message_id = ?), ?)"
         );
     }
 }

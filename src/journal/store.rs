@@ -278,6 +278,22 @@ pub(super) fn originals(batch: &[Entry]) -> impl Iterator<Item = (&Entry, &Origi
     })
 }
 
+/// The messages a batch refers to without carrying their original (a retry, a deferral
+/// after the first record, an original too large to keep), once each with its first
+/// time: each gets a row with no body unless it has one, so its records have a number.
+pub(super) fn placeholders(batch: &[Entry]) -> Vec<(&str, u64)> {
+    let carried: HashSet<&str> = originals(batch)
+        .map(|(e, _)| e.message_id.as_str())
+        .collect();
+    let mut seen = HashSet::new();
+    batch
+        .iter()
+        .filter(|e| !carried.contains(e.message_id.as_str()))
+        .filter(|e| seen.insert(e.message_id.as_str()))
+        .map(|e| (e.message_id.as_str(), e.at_ms))
+        .collect()
+}
+
 /// A batch split by table: attempts, and deferrals (which made none).
 pub(super) fn split(batch: &[Entry]) -> (Vec<&Entry>, Vec<&Entry>) {
     batch

@@ -35,7 +35,8 @@ impl SharedJournal {
             .await
             .unwrap();
         let sql = format!(
-            "SELECT message_id, attempt, outcome FROM {}.journal_attempts ORDER BY id",
+            "SELECT m.message_id, a.attempt, a.outcome FROM {0}.journal_attempts a \
+             JOIN {0}.journal_messages m ON m.id = a.message ORDER BY a.id",
             self.schema
         );
         let rows: Vec<(String, i64, String)> = sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();

@@ -285,7 +285,39 @@ async fn postgres_a_version_1_journal_is_upgraded_in_place() {
         .fetch_all(&journal)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    journal.close().await;
+    scratch.drop().await;
+}
+
+/// A journal schema written by the fourth version (keys and deferrals by text id) is
+/// rebuilt around message numbers in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_version_4_journal_is_upgraded_in_place() {
+    let scratch = Scratch::new().await;
+    let journal = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&scratch.url())
+        .await
+        .unwrap();
+    let schema = [
+        include_str!("../../../migrations/postgres/0001_journal.sql"),
+        include_str!("../../../migrations/postgres/0002_keys_and_deferrals.sql"),
+        include_str!("../../../migrations/postgres/0003_channel_pauses.sql"),
+        include_str!("../../../migrations/postgres/0004_compact_bodies.sql"),
+    ]
+    .join(";");
+    let rows = upgrade::version_4_rows("'\\x7b7d'::bytea");
+    sqlx::raw_sql(&format!("{schema};{rows}"))
+        .execute(&journal)
+        .await
+        .unwrap();
+    upgrade::version_4_is_upgraded_in_place(&scratch.url()).await;
+    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+        .fetch_all(&journal)
+        .await
+        .unwrap();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     journal.close().await;
     scratch.drop().await;
 }

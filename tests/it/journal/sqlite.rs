@@ -263,5 +263,36 @@ async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+}
+
+/// A journal file written by the fourth schema (keys and deferrals by text id) is
+/// rebuilt around message numbers in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_version_4_journal_is_upgraded_in_place() {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = SqliteConnectOptions::new()
+        .filename(dir.path().join("journal.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    let schema = [
+        include_str!("../../../migrations/sqlite/0001_journal.sql"),
+        include_str!("../../../migrations/sqlite/0002_keys_and_deferrals.sql"),
+        include_str!("../../../migrations/sqlite/0003_channel_pauses.sql"),
+        include_str!("../../../migrations/sqlite/0004_compact_bodies.sql"),
+    ]
+    .join(";");
+    let rows = upgrade::version_4_rows("X'7B7D'");
+    conn.execute(format!("{schema};{rows}").as_str())
+        .await
+        .unwrap();
+    upgrade::version_4_is_upgraded_in_place(&url(dir.path())).await;
+    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
 }
