@@ -1,10 +1,11 @@
 -- Every message gets a number, and attempts, keys and deferrals refer to it instead of
--- repeating its text id in each row and each index: the journal shrinks by a third.
+-- repeating its text id in each row and each index.
 -- The four tables are rebuilt (copied, not updated in place, so no dead row versions and
 -- no dropped column keep their space).
 
--- A row may now be a placeholder with no body: the number for attempts of a message this
--- journal never saw first-hand (its first attempt recorded before journaling began).
+-- A row may now be a placeholder with no body: the number for the records of a message
+-- whose original this journal does not hold (its first attempt journaled by another
+-- replica's journal or before journaling began, or an original too large to keep).
 CREATE TABLE journal_messages_v5 (
     id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id     TEXT   NOT NULL UNIQUE,
@@ -50,8 +51,7 @@ SELECT setval(pg_get_serial_sequence('journal_attempts_v5', 'id'), COALESCE(MAX(
 CREATE TABLE journal_keys_v5 (
     message BIGINT NOT NULL,
     name    TEXT   NOT NULL,
-    value   TEXT   COLLATE "C" NOT NULL,
-    PRIMARY KEY (message, name, value)
+    value   TEXT   COLLATE "C" NOT NULL
 );
 INSERT INTO journal_keys_v5
     SELECT DISTINCT m.id, k.name, k.value
@@ -82,7 +82,6 @@ ALTER TABLE journal_deferrals_v5 RENAME TO journal_deferrals;
 ALTER INDEX journal_messages_v5_pkey RENAME TO journal_messages_pkey;
 ALTER INDEX journal_messages_v5_message_id_key RENAME TO journal_messages_message_id_key;
 ALTER INDEX journal_attempts_v5_pkey RENAME TO journal_attempts_pkey;
-ALTER INDEX journal_keys_v5_pkey RENAME TO journal_keys_pkey;
 ALTER INDEX journal_deferrals_v5_pkey RENAME TO journal_deferrals_pkey;
 
 -- Retention deletes messages by age once their attempts and deferrals are gone.
@@ -100,8 +99,11 @@ CREATE INDEX journal_attempts_outcome_at ON journal_attempts (outcome, at_ms, id
     WHERE outcome <> 'delivered';
 CREATE INDEX journal_attempts_message ON journal_attempts (message);
 
--- Found by name and value prefix; the index also holds the message number.
-CREATE INDEX journal_keys_value ON journal_keys (name, value, message);
+-- Found by name and value prefix; the index also holds the message number and keeps a
+-- key from being stored twice. Pruned with their message, found by its number (a small
+-- index of numbers, not a second copy of every key).
+CREATE UNIQUE INDEX journal_keys_value ON journal_keys (name, value, message);
+CREATE INDEX journal_keys_message ON journal_keys (message);
 
 CREATE INDEX journal_deferrals_at ON journal_deferrals (at_ms, id);
 CREATE INDEX journal_deferrals_channel_at ON journal_deferrals (channel, at_ms);

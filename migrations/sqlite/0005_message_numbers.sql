@@ -1,9 +1,10 @@
 -- Every message gets a number, and attempts, keys and deferrals refer to it instead of
--- repeating its text id in each row and each index: about half the journal's size.
+-- repeating its text id in each row and each index.
 -- SQLite cannot add an INTEGER PRIMARY KEY to a table, so the four tables are rebuilt.
 
--- A row may now be a placeholder with no body: the number for attempts of a message this
--- journal never saw first-hand (its first attempt recorded by another replica's journal).
+-- A row may now be a placeholder with no body: the number for the records of a message
+-- whose original this journal does not hold (its first attempt journaled by another
+-- replica's journal or before journaling began, or an original too large to keep).
 CREATE TABLE journal_messages_v5 (
     id             INTEGER PRIMARY KEY,
     message_id     TEXT    NOT NULL UNIQUE,

@@ -67,6 +67,22 @@ pub fn entry(id: &str, at_ms: u64) -> Entry {
     }
 }
 
+/// [`entry`] whose original is a WHALE message with order number `order_no`, the key the
+/// journal indexes by default.
+pub fn with_order_no(id: &str, at_ms: u64, order_no: &str) -> Entry {
+    let mut e = entry(id, at_ms);
+    let whale = serde_json::json!({ "appId": "W", "bizContent": { "orderNo": order_no } });
+    let body = serde_json::json!({
+        "channelId": "shop",
+        "notifyUrl": "https://brand.example/notify",
+        "notifyType": "MakeCode",
+        "messageType": "ebuy",
+        "whaleMessage": whale.to_string(),
+    });
+    e.message.as_mut().unwrap().body = serde_json::to_vec(&body).unwrap();
+    e
+}
+
 /// Waits until the writer has nothing left and has written `count` in all.
 pub async fn written(journal: &Journal, count: u64) {
     eventually(PATIENCE, &format!("{count} entries written"), || async {

@@ -9,7 +9,7 @@ use notify_bridge::journal::{
 };
 use notify_bridge::message::NotifyType;
 
-use super::{entry, settings, DAY_MS, PATIENCE};
+use super::{entry, settings, with_order_no, DAY_MS, PATIENCE};
 use crate::support::eventually;
 
 /// Batches of mixed attempts, then every query and filter.
@@ -165,16 +165,17 @@ pub async fn batches_and_queries(url: &str) {
     reader.close().await;
 }
 
-/// Old attempts go at start; a message goes once it has no attempts left.
+/// Old attempts go at start; a message goes once it has no attempts left, and its business
+/// keys with it.
 pub async fn retention_prunes(url: &str) {
     let now = now_ms();
     // Written under a 30-day retention, so this journal keeps them all...
     let mut long = settings(url, 1000);
     long.retention = Duration::from_secs(30 * 24 * 3600);
     let (journal, task) = Journal::start(&long);
-    journal.record(entry("old", now - 8 * DAY_MS));
+    journal.record(with_order_no("old", now - 8 * DAY_MS, "WO-OLD"));
     journal.record(entry("fresh", now));
-    journal.record(entry("mixed", now - 9 * DAY_MS));
+    journal.record(with_order_no("mixed", now - 9 * DAY_MS, "WO-MIXED"));
     let mut later = entry("mixed", now - DAY_MS);
     later.attempt = 2;
     journal.record(later);
@@ -203,8 +204,37 @@ pub async fn retention_prunes(url: &str) {
         reader.message("mixed").await.unwrap().is_some(),
         "kept while an attempt is left"
     );
+    let by_key = |order: &str| {
+        let filter = Filter::default()
+            .with_key(&format!("orderNo={order}"))
+            .unwrap();
+        let reader = &reader;
+        async move { reader.list(&filter).await.unwrap().len() }
+    };
+    assert_eq!(by_key("WO-MIXED").await, 1, "its key kept with it");
     task.shutdown(PATIENCE).await;
+    assert_eq!(
+        key_rows(url).await,
+        1,
+        "the pruned message's key went with it"
+    );
     reader.close().await;
+}
+
+/// Business key rows in the journal at `url`, counted directly.
+async fn key_rows(url: &str) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM journal_keys";
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(SQL).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(SQL).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
 }
 
 /// Fifty messages of one channel with bodies like WHALE's (the bench's), each read back

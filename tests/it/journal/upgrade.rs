@@ -5,7 +5,7 @@
 use notify_bridge::clock::now_ms;
 use notify_bridge::journal::{Filter, Journal, JournalReader, JournalUrl};
 
-use super::{entry, settings, written, PATIENCE};
+use super::{entry, settings, with_order_no, written, PATIENCE};
 
 /// The versions recorded, in order.
 pub const VERSIONS: &str = "SELECT version FROM journal_migrations ORDER BY version";
@@ -29,17 +29,8 @@ pub fn version_1_rows(body: &str) -> String {
 /// number, and reads both back.
 pub async fn is_upgraded_in_place(url: &str) {
     let (journal, task) = Journal::start(&settings(url, 100));
-    let mut new = entry("new-1", now_ms());
-    let whale = r#"{"appId":"W","bizContent":{"orderNo":"WO-UP-1"}}"#;
-    let body = serde_json::to_vec(&serde_json::json!({
-        "channelId": "shop",
-        "notifyUrl": "https://brand.example/notify",
-        "notifyType": "MakeCode",
-        "messageType": "ebuy",
-        "whaleMessage": whale,
-    }))
-    .unwrap();
-    new.message.as_mut().unwrap().body = body.clone();
+    let new = with_order_no("new-1", now_ms(), "WO-UP-1");
+    let body = new.message.as_ref().unwrap().body.clone();
     journal.record(new);
     written(&journal, 1).await;
     assert_eq!(task.shutdown(PATIENCE).await, 0);
