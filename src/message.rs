@@ -194,6 +194,8 @@ pub struct Attempt {
     pub first_at_ms: Option<u64>,
     /// Times it was deferred unattempted because its channel was stalled.
     pub deferrals: u32,
+    /// Epoch ms it was first deferred because its channel was stalled (a pause resets it).
+    pub first_stalled_at_ms: Option<u64>,
 }
 
 impl Attempt {
@@ -202,6 +204,7 @@ impl Attempt {
         number: 1,
         first_at_ms: None,
         deferrals: 0,
+        first_stalled_at_ms: None,
     };
 }
 

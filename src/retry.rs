@@ -50,8 +50,17 @@ pub enum Outcome {
     },
     /// The message can never be delivered as it stands.
     Bad(BadInput),
-    /// Its channel is stalled and has no free slot: not attempted.
-    Deferred,
+    /// Not attempted: its channel is stalled, or paused by an operator.
+    Deferred(Deferral),
+}
+
+/// Why a message was put back unattempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    /// Every slot of its channel is taken and none has succeeded for a while.
+    Stalled,
+    /// An operator paused its channel.
+    Paused,
 }
 
 /// A message's fate after one attempt: what the consumer does with it now. The one
@@ -125,7 +134,7 @@ pub fn decide(
     let (status, retry_after) = match outcome {
         Outcome::Delivered { .. } => return Verdict::Ack,
         Outcome::Bad(_) => return Verdict::Park,
-        Outcome::Deferred => {
+        Outcome::Deferred(_) => {
             let step = defer_step(attempt.deferrals, timeout);
             return Verdict::Defer {
                 step,
@@ -145,6 +154,30 @@ pub fn decide(
         retry_after,
     };
     policy.after_failure(attempt.number, since_first, failure, jitter)
+}
+
+/// What a deferral for a stall comes to: a deferral while the message has waited for
+/// a stalled channel less than the channel's whole retry schedule; after that, a failed
+/// attempt, so that a brand gone for good still uses up the schedule and parks instead
+/// of keeping its messages circling the defer queues.
+pub fn stalled(policy: &RetryPolicy, attempt: Attempt, now_ms: u64) -> Outcome {
+    let span = policy.schedule.span();
+    let waited = attempt.first_stalled_at_ms.map_or(Duration::ZERO, |first| {
+        Duration::from_millis(now_ms.saturating_sub(first))
+    });
+    if waited <= span {
+        return Outcome::Deferred(Deferral::Stalled);
+    }
+    Outcome::Failed {
+        status: None,
+        error: format!(
+            "channel stalled: deferred unattempted for {}, longer than its whole retry \
+             schedule ({}); counted as a failed attempt",
+            humantime::format_duration(Duration::from_secs(waited.as_secs())),
+            humantime::format_duration(span),
+        ),
+        retry_after: None,
+    }
 }
 
 /// A stalled channel frees a slot within about one timeout: the first deferral waits
@@ -170,6 +203,14 @@ impl RetrySchedule {
             RetrySchedule::Every { interval, window } => {
                 (since_first + *interval <= *window).then_some(*interval)
             }
+        }
+    }
+
+    /// How long the whole schedule lasts from the first attempt to the last.
+    pub fn span(&self) -> Duration {
+        match self {
+            RetrySchedule::Steps(steps) => steps.iter().skip(1).sum(),
+            RetrySchedule::Every { window, .. } => *window,
         }
     }
 
@@ -344,7 +385,7 @@ mod tests {
         let second = Attempt {
             number: 2,
             first_at_ms: Some(1_000),
-            deferrals: 0,
+            ..Attempt::FIRST
         };
         let deferred_twice = Attempt {
             deferrals: 2,
@@ -364,7 +405,7 @@ mod tests {
             (second, failed(Some(500)), Verdict::Park),
             (
                 deferred_twice,
-                Outcome::Deferred,
+                Outcome::Deferred(Deferral::Stalled),
                 Verdict::Defer {
                     step: 64 * S,
                     wait: 64 * S,
@@ -374,6 +415,35 @@ mod tests {
         for (attempt, outcome, expected) in cases {
             let got = decide(&p, timeout, attempt, &outcome, 5_000, 0.0);
             assert_eq!(got, expected, "{outcome:?} on attempt {attempt:?}");
+        }
+    }
+
+    #[test]
+    fn a_stall_longer_than_the_whole_schedule_counts_as_a_failed_attempt() {
+        let p = steps(&[0, 1, 2], &[]);
+        assert_eq!(p.schedule.span(), 3 * S);
+        let every = RetrySchedule::Every {
+            interval: S,
+            window: 60 * S,
+        };
+        assert_eq!(every.span(), 60 * S);
+        let stalled_at = |ms| Attempt {
+            first_stalled_at_ms: ms,
+            ..Attempt::FIRST
+        };
+        let deferred = |o| matches!(o, Outcome::Deferred(Deferral::Stalled));
+        assert!(deferred(stalled(&p, stalled_at(None), 10_000)));
+        assert!(deferred(stalled(&p, stalled_at(Some(7_000)), 10_000)));
+        match stalled(&p, stalled_at(Some(6_000)), 10_000) {
+            Outcome::Failed { status, error, .. } => {
+                assert_eq!(status, None);
+                assert_eq!(
+                    error,
+                    "channel stalled: deferred unattempted for 4s, longer than its whole \
+                     retry schedule (3s); counted as a failed attempt"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

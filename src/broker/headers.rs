@@ -15,6 +15,8 @@ pub const ATTEMPT: &str = "x-notify-attempt";
 pub const FIRST_ATTEMPT_AT: &str = "x-notify-first-attempt-at";
 /// Header: times the message was deferred unattempted (its channel was stalled).
 pub const DEFERRALS: &str = "x-notify-deferrals";
+/// Header: epoch ms the message was first deferred because its channel was stalled.
+pub const FIRST_STALLED_AT: &str = "x-notify-first-stalled-at";
 /// Header: the last attempt's error, `reason-code: detail`.
 pub const ERROR: &str = "x-notify-error";
 /// Header: the brand's HTTP status on the last attempt, when it answered.
@@ -69,6 +71,7 @@ pub fn attempt_of(delivery: &Delivery) -> Attempt {
         number,
         first_at_ms,
         deferrals,
+        first_stalled_at_ms: headers.inner().get(FIRST_STALLED_AT).and_then(as_u64),
     }
 }
 

@@ -247,7 +247,11 @@ async fn settle(
                 .retry(delivery, id, handled, attempt, step, wait)
                 .await
         }
-        Verdict::Defer { step, wait } => settler.defer(delivery, id, attempt, (step, wait)).await,
+        Verdict::Defer { step, wait } => {
+            settler
+                .defer(delivery, id, handled, attempt, (step, wait))
+                .await
+        }
         Verdict::Park => settler.park(delivery, id, handled, attempt).await,
     }
 }

@@ -11,12 +11,13 @@ use lapin::Channel;
 
 use crate::broker::headers::{
     self, epoch_ms, text, Headers, ATTEMPT, CHANNEL, DEFERRALS, DUE_AT, ERROR, FIRST_ATTEMPT_AT,
-    LAST_ATTEMPT_AT, NOTIFY_TYPE, PARKED_AT, STATUS,
+    FIRST_STALLED_AT, LAST_ATTEMPT_AT, NOTIFY_TYPE, PARKED_AT, STATUS,
 };
 use crate::broker::topology::{self, defer_queue, retry_queue};
 use crate::broker::{self, BrokerConfig, BrokerError};
 use crate::message::{Attempt, MessageId};
 use crate::pipeline::Handled;
+use crate::retry::{Deferral, Outcome};
 
 /// Re-publishes over a confirm channel.
 pub struct Settler {
@@ -55,16 +56,27 @@ impl Settler {
     }
 
     /// Sends an unattempted `delivery` to the defer queue of `step` for `wait`; its attempt
-    /// is unchanged.
+    /// is unchanged. A stall's first deferral starts the clock that caps them; a pause
+    /// stops it, so time an operator held the channel never counts against the brand.
     pub async fn defer(
         &self,
         delivery: &Delivery,
         id: &MessageId,
+        handled: &Handled,
         attempt: Attempt,
         (step, wait): (Duration, Duration),
     ) -> Result<(), BrokerError> {
         let mut headers = headers::original(delivery);
         headers.insert(DEFERRALS.into(), AMQPValue::LongUInt(attempt.deferrals + 1));
+        match handled.outcome {
+            Outcome::Deferred(Deferral::Stalled) if attempt.first_stalled_at_ms.is_none() => {
+                headers.insert(FIRST_STALLED_AT.into(), epoch_ms(now_ms()));
+            }
+            Outcome::Deferred(Deferral::Paused) => {
+                headers.remove(FIRST_STALLED_AT);
+            }
+            _ => {}
+        }
         let queue = defer_queue(&self.queue, step);
         self.send(delivery, id, headers, Some(wait), &queue).await
     }

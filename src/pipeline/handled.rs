@@ -44,7 +44,7 @@ impl Handled {
     /// `reason-code: message` for an outcome that did not land (the `x-notify-error` text).
     pub fn error(&self) -> Option<String> {
         match &self.outcome {
-            Outcome::Delivered { .. } | Outcome::Deferred => None,
+            Outcome::Delivered { .. } | Outcome::Deferred(_) => None,
             Outcome::Failed { error, .. } => Some(format!("delivery-failed: {error}")),
             Outcome::Bad(bad) => Some(bad.header_value()),
         }
@@ -53,7 +53,7 @@ impl Handled {
     /// The journal's name for what became of it.
     pub fn journal_outcome(&self) -> JournalOutcome {
         match (&self.outcome, self.verdict) {
-            (_, Verdict::Defer { .. }) | (Outcome::Deferred, _) => JournalOutcome::Deferred,
+            (_, Verdict::Defer { .. }) | (Outcome::Deferred(_), _) => JournalOutcome::Deferred,
             (Outcome::Bad(_), _) => JournalOutcome::BadInput,
             (Outcome::Delivered { .. }, _) | (_, Verdict::Ack) => JournalOutcome::Delivered,
             (_, Verdict::RetryIn { .. }) => JournalOutcome::Retry,
@@ -88,7 +88,7 @@ impl Handled {
         match &self.outcome {
             Outcome::Delivered { status } => Some(*status),
             Outcome::Failed { status, .. } => *status,
-            Outcome::Bad(_) | Outcome::Deferred => None,
+            Outcome::Bad(_) | Outcome::Deferred(_) => None,
         }
     }
 }
@@ -96,6 +96,7 @@ impl Handled {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::Deferral;
 
     #[test]
     fn pipeline_decisions_map_to_journal_outcomes() {
@@ -125,7 +126,7 @@ mod tests {
             (handled(failed(), Verdict::Park), JournalOutcome::Parked),
             (
                 handled(
-                    Outcome::Deferred,
+                    Outcome::Deferred(Deferral::Stalled),
                     Verdict::Defer {
                         step: Duration::from_secs(1),
                         wait: Duration::from_secs(1),

@@ -29,7 +29,7 @@ use crate::journal::Mask;
 use crate::limiter::Limiter;
 use crate::message::{excerpt, Attempt, MessageId};
 use crate::parse::{self, BadInput, Declared};
-use crate::retry::{self, Outcome, Verdict};
+use crate::retry::{self, Deferral, Outcome, Verdict};
 use crate::schema::Schemas;
 
 /// Values that would otherwise come from the clock or randomness; pinned by `sign --at`.
@@ -245,7 +245,7 @@ impl Pipeline {
             }
         };
         if self.pauses.is_paused(&channel.id) {
-            return Some(handled(Outcome::Deferred, None));
+            return Some(handled(Outcome::Deferred(Deferral::Paused), None));
         }
         // The slot is taken before signing: a message that is then deferred costs no
         // signature, and a signed one goes out at once, its timestamp fresh.
@@ -260,7 +260,8 @@ impl Pipeline {
             ready = ready => ready,
         };
         let Some((_permit, built)) = ready else {
-            return Some(handled(Outcome::Deferred, None));
+            let outcome = retry::stalled(&channel.retry, attempt, Pins::now().now_ms);
+            return Some(handled(outcome, None));
         };
         let mut prepared = match built {
             Ok(p) => p,
@@ -400,7 +401,8 @@ fn log(outcome: &Outcome, verdict: Verdict) {
         // info, one stderr write per message costs ~15% of the bridge's CPU at full rate
         // (bench/FINDINGS.md). A stall is logged once by the channel's limiter.
         (Outcome::Delivered { status }, _) => debug!(status, "delivered"),
-        (Outcome::Deferred, _) => debug!("channel stalled; deferred"),
+        (Outcome::Deferred(Deferral::Stalled), _) => debug!("channel stalled; deferred"),
+        (Outcome::Deferred(Deferral::Paused), _) => debug!("channel paused; deferred"),
         // A retry is routine (the brand's answer is in the journal); a park needs an operator.
         (Outcome::Failed { status, error, .. }, Verdict::RetryIn { wait, .. }) => {
             info!(status, error = %error, retry_in = ?wait, "delivery failed; will retry")

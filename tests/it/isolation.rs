@@ -94,3 +94,70 @@ async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
     }
     broker.cleanup(&queue).await;
 }
+
+const GONE: &str = r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+prefetch = 64
+shutdown_grace = "1s"
+
+[channels.gone]
+app_id = "G"
+timeout = "2s"
+max_in_flight = 1
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "g" }
+retry = { schedule = ["0s", "200ms", "200ms"] }
+"#;
+
+/// A brand gone for good: one request hangs in its only slot, the rest are deferred. Once
+/// a message has waited on the stall longer than the whole retry schedule (400 ms here),
+/// each further deferral counts as a failed attempt, so every message uses up its three
+/// attempts and parks, naming the stall, in seconds. Without the cap, one attempt per 2 s
+/// timeout would take a minute to get through thirty.
+#[tokio::test]
+async fn a_brand_gone_for_good_still_exhausts_its_schedule_and_parks() {
+    let queue = unique_queue("gone");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let hangs = Receiver::start_slow(Duration::from_secs(60), |_| (200, "ok".into())).await;
+    let whale = json!({"bizContent": "{}"});
+    let count = 10;
+    for i in 0..count {
+        let body = queue_message("gone", &hangs.url("/g"), "MakeCode", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("g-{i}")), None)
+            .await;
+    }
+    let bridge = Bridge::start(settings(GONE, &queue));
+    let dead = format!("{queue}.dead");
+    eventually(Duration::from_secs(25), "every message parked", || async {
+        broker.depth(&dead).await as usize >= count
+    })
+    .await;
+    bridge.stop().await;
+    let parked = broker.drain(&dead).await;
+    assert_eq!(parked.len(), count, "each message parked once");
+    assert!(parked.iter().all(|p| p.headers["x-notify-attempt"] == "3"));
+    let by_stall = parked
+        .iter()
+        .filter(|p| {
+            p.headers["x-notify-error"]
+                .starts_with("delivery-failed: channel stalled: deferred unattempted for")
+        })
+        .count();
+    assert!(
+        by_stall >= count / 2,
+        "{by_stall} of {count} parked by the deferral cap: {:?}",
+        parked
+            .iter()
+            .map(|p| &p.headers["x-notify-error"])
+            .collect::<Vec<_>>()
+    );
+    assert!(parked
+        .iter()
+        .all(|p| p.headers.contains_key("x-notify-first-stalled-at")
+            || !p.headers.contains_key("x-notify-deferrals")));
+    broker.cleanup(&queue).await;
+}
