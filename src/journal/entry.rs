@@ -141,7 +141,7 @@ pub(super) fn truncate(text: &mut String, limit: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(entry.message, None);
     }
 
-    fn sample() -> Entry {
+    pub(in crate::journal) fn sample() -> Entry {
         Entry {
             message_id: "m1".into(),
             channel: Some("shop".into()),

@@ -33,10 +33,12 @@ const INSERT_PLACEHOLDERS: &str = "INSERT INTO journal_messages (message_id, rec
     SELECT * FROM UNNEST($1::text[], $2::int8[]) ON CONFLICT (message_id) DO NOTHING";
 
 /// Keys, deferrals and attempts find their message's number by its id (the batch wrote
-/// the message or its placeholder first); `n` keeps the batch's order in the ids.
+/// the message or its placeholder first); `n` keeps the batch's order in the ids. A left
+/// join: a message gone meanwhile (pruned by another replica) fails the row's NOT NULL,
+/// and the writer's refusal handling reports it, where an inner join would drop it unseen.
 const INSERT_KEYS: &str = "INSERT INTO journal_keys (message, name, value) \
     SELECT m.id, u.name, u.value FROM UNNEST($1::text[], $2::text[], $3::text[]) \
-    AS u (message_id, name, value) JOIN journal_messages m USING (message_id) \
+    AS u (message_id, name, value) LEFT JOIN journal_messages m USING (message_id) \
     ON CONFLICT DO NOTHING";
 
 const INSERT_DEFERRALS: &str = "INSERT INTO journal_deferrals \
@@ -44,7 +46,7 @@ const INSERT_DEFERRALS: &str = "INSERT INTO journal_deferrals \
     SELECT m.id, u.channel, u.attempt, u.error, u.at_ms \
     FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[]) WITH ORDINALITY \
     AS u (message_id, channel, attempt, error, at_ms, n) \
-    JOIN journal_messages m USING (message_id) ORDER BY u.n";
+    LEFT JOIN journal_messages m USING (message_id) ORDER BY u.n";
 
 const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     (message, channel, notify_type, url, attempt, status, latency_ms, response, error, \
@@ -55,7 +57,7 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO journal_attempts \
     $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[]) WITH ORDINALITY \
     AS u (message_id, channel, notify_type, url, attempt, status, latency_ms, response, \
     error, outcome, at_ms, n) \
-    JOIN journal_messages m USING (message_id) ORDER BY u.n";
+    LEFT JOIN journal_messages m USING (message_id) ORDER BY u.n";
 
 /// Retention, one step, as in `sqlite.rs`; but `IN (subquery)` makes PostgreSQL hash the
 /// whole table, while `= ANY(ARRAY(subquery))` finds each row by primary key.

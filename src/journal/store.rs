@@ -300,3 +300,30 @@ pub(super) fn split(batch: &[Entry]) -> (Vec<&Entry>, Vec<&Entry>) {
         .iter()
         .partition(|e| e.outcome != JournalOutcome::Deferred)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::entry::tests::sample;
+
+    #[test]
+    fn only_messages_without_their_original_in_the_batch_get_a_placeholder() {
+        let entry = |id: &str, at_ms: u64, original: bool| {
+            let mut e = sample();
+            e.message_id = id.into();
+            e.at_ms = at_ms;
+            if !original {
+                e.message = None;
+            }
+            e
+        };
+        let batch = [
+            entry("first", 1, true),
+            entry("first", 2, false),
+            entry("retried", 3, false),
+            entry("retried", 4, false),
+            entry("deferred", 5, false),
+        ];
+        assert_eq!(placeholders(&batch), [("retried", 3), ("deferred", 5)]);
+    }
+}
