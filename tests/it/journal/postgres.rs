@@ -265,41 +265,45 @@ async fn postgres_write_throughput_and_record_cost() {
     scratch.drop().await;
 }
 
-/// A version-1 journal schema holding a delivered message is upgraded in place.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_version_1_journal_is_upgraded_in_place() {
+/// A journal schema made by an earlier version (`sql`: its tables and rows), then opened
+/// by `check`; returns the migration versions recorded after.
+async fn upgraded<F: std::future::Future<Output = ()>>(
+    sql: String,
+    check: impl FnOnce(String) -> F,
+) -> Vec<i64> {
     let scratch = Scratch::new().await;
     let journal = PgPoolOptions::new()
         .max_connections(1)
         .connect(&scratch.url())
         .await
         .unwrap();
-    let v1 = include_str!("../../../migrations/postgres/0001_journal.sql");
-    let rows = upgrade::version_1_rows("'\\x7b7d'::bytea");
-    sqlx::raw_sql(&format!("{v1};{rows}"))
-        .execute(&journal)
-        .await
-        .unwrap();
-    upgrade::is_upgraded_in_place(&scratch.url()).await;
-    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+    sqlx::raw_sql(&sql).execute(&journal).await.unwrap();
+    check(scratch.url()).await;
+    let versions = sqlx::query_scalar(upgrade::VERSIONS)
         .fetch_all(&journal)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
     journal.close().await;
     scratch.drop().await;
+    versions
+}
+
+/// A version-1 journal schema holding a delivered message is upgraded in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_version_1_journal_is_upgraded_in_place() {
+    let v1 = include_str!("../../../migrations/postgres/0001_journal.sql");
+    let rows = upgrade::version_1_rows("'\\x7b7d'::bytea");
+    let versions = upgraded(format!("{v1};{rows}"), |url| async move {
+        upgrade::is_upgraded_in_place(&url).await
+    })
+    .await;
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
 }
 
 /// A journal schema written by the fourth version (keys and deferrals by text id) is
 /// rebuilt around message numbers in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_version_4_journal_is_upgraded_in_place() {
-    let scratch = Scratch::new().await;
-    let journal = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&scratch.url())
-        .await
-        .unwrap();
     let schema = [
         include_str!("../../../migrations/postgres/0001_journal.sql"),
         include_str!("../../../migrations/postgres/0002_keys_and_deferrals.sql"),
@@ -308,16 +312,9 @@ async fn postgres_a_version_4_journal_is_upgraded_in_place() {
     ]
     .join(";");
     let rows = upgrade::version_4_rows("'\\x7b7d'::bytea");
-    sqlx::raw_sql(&format!("{schema};{rows}"))
-        .execute(&journal)
-        .await
-        .unwrap();
-    upgrade::version_4_is_upgraded_in_place(&scratch.url()).await;
-    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
-        .fetch_all(&journal)
-        .await
-        .unwrap();
+    let versions = upgraded(format!("{schema};{rows}"), |url| async move {
+        upgrade::version_4_is_upgraded_in_place(&url).await
+    })
+    .await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
-    journal.close().await;
-    scratch.drop().await;
 }

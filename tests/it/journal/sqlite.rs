@@ -243,9 +243,12 @@ async fn sqlite_write_throughput_and_record_cost() {
     assert!(rate > 1000.0, "{rate:.0} entries/s");
 }
 
-/// A version-1 journal file holding a delivered message is upgraded in place.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
+/// A journal file made by an earlier schema (`sql`: its tables and rows), then opened by
+/// `check`; returns the migration versions recorded after.
+async fn upgraded<F: std::future::Future<Output = ()>>(
+    sql: String,
+    check: impl FnOnce(String) -> F,
+) -> Vec<i64> {
     use sqlx::Executor;
     let dir = tempfile::tempdir().unwrap();
     let mut conn = SqliteConnectOptions::new()
@@ -254,15 +257,23 @@ async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
         .connect()
         .await
         .unwrap();
-    let v1 = include_str!("../../../migrations/sqlite/0001_journal.sql");
-    conn.execute(format!("{v1};{}", upgrade::version_1_rows("X'7B7D'")).as_str())
-        .await
-        .unwrap();
-    upgrade::is_upgraded_in_place(&url(dir.path())).await;
-    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
+    conn.execute(sql.as_str()).await.unwrap();
+    check(url(dir.path())).await;
+    sqlx::query_scalar(upgrade::VERSIONS)
         .fetch_all(&mut conn)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A version-1 journal file holding a delivered message is upgraded in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
+    let v1 = include_str!("../../../migrations/sqlite/0001_journal.sql");
+    let rows = upgrade::version_1_rows("X'7B7D'");
+    let versions = upgraded(format!("{v1};{rows}"), |url| async move {
+        upgrade::is_upgraded_in_place(&url).await
+    })
+    .await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
 }
 
@@ -270,14 +281,6 @@ async fn sqlite_a_version_1_journal_is_upgraded_in_place() {
 /// rebuilt around message numbers in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_version_4_journal_is_upgraded_in_place() {
-    use sqlx::Executor;
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = SqliteConnectOptions::new()
-        .filename(dir.path().join("journal.db"))
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
     let schema = [
         include_str!("../../../migrations/sqlite/0001_journal.sql"),
         include_str!("../../../migrations/sqlite/0002_keys_and_deferrals.sql"),
@@ -286,13 +289,9 @@ async fn sqlite_a_version_4_journal_is_upgraded_in_place() {
     ]
     .join(";");
     let rows = upgrade::version_4_rows("X'7B7D'");
-    conn.execute(format!("{schema};{rows}").as_str())
-        .await
-        .unwrap();
-    upgrade::version_4_is_upgraded_in_place(&url(dir.path())).await;
-    let versions: Vec<i64> = sqlx::query_scalar(upgrade::VERSIONS)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let versions = upgraded(format!("{schema};{rows}"), |url| async move {
+        upgrade::version_4_is_upgraded_in_place(&url).await
+    })
+    .await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
 }

@@ -62,14 +62,7 @@ pub async fn is_upgraded_in_place(url: &str) {
     );
     let new_body = reader.message("new-1").await.unwrap().unwrap().body;
     assert_eq!(new_body, body, "a body stored after it comes back whole");
-    let filter = Filter::default().with_key("orderNo=WO-UP-1").unwrap();
-    let found: Vec<String> = reader
-        .list(&filter)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.message_id)
-        .collect();
+    let found = found_by_key(&reader, "orderNo=WO-UP-1").await;
     assert_eq!(
         found,
         ["new-1"],
@@ -114,14 +107,7 @@ pub async fn version_4_is_upgraded_in_place(url: &str) {
     let reader = JournalReader::open(&JournalUrl::parse(url).unwrap())
         .await
         .unwrap();
-    let filter = Filter::default().with_key("orderNo=WO-V4").unwrap();
-    let found: Vec<String> = reader
-        .list(&filter)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.message_id)
-        .collect();
+    let found = found_by_key(&reader, "orderNo=WO-V4").await;
     assert_eq!(
         found,
         ["v4-1"],
@@ -143,4 +129,11 @@ pub async fn version_4_is_upgraded_in_place(url: &str) {
     );
     assert_eq!(reader.attempts("v5-1").await.unwrap().len(), 1);
     reader.close().await;
+}
+
+/// The message ids of the attempts listed for business key `key` (`name=prefix`).
+async fn found_by_key(reader: &JournalReader, key: &str) -> Vec<String> {
+    let filter = Filter::default().with_key(key).unwrap();
+    let rows = reader.list(&filter).await.unwrap();
+    rows.into_iter().map(|r| r.message_id).collect()
 }
