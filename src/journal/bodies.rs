@@ -14,6 +14,9 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 /// How long the writer uses one dictionary before taking a fresh body as the next.
 pub const ROTATE: Duration = Duration::from_secs(3600);
 
+/// The longest body taken as a dictionary: deflate looks back 32 KiB at most.
+const MAX_DICTIONARY: usize = 32 << 10;
+
 /// The largest body a stored one may inflate to: far above any message the broker
 /// accepts, it only stops a corrupt row from taking the memory.
 const MAX_BODY: usize = 64 << 20;
@@ -115,7 +118,14 @@ struct Current {
 impl Dictionaries {
     /// Whether `channel` has a dictionary not yet due for replacement at `now_ms`.
     pub fn has(&self, channel: &str, now_ms: u64) -> bool {
-        self.fresh(channel, now_ms).is_some()
+        fresh(&self.by_channel, channel, now_ms).is_some()
+    }
+
+    /// Whether `body` should become `channel`'s next dictionary at `now_ms`: it has none
+    /// in use, and `body` fits the window deflate looks back over (a longer one would make
+    /// a poor dictionary).
+    pub fn wants(&self, channel: &str, body: &[u8], now_ms: u64) -> bool {
+        !self.has(channel, now_ms) && body.len() <= MAX_DICTIONARY
     }
 
     /// `body` deflated against `channel`'s dictionary, with that dictionary's id; `None`
@@ -124,10 +134,6 @@ impl Dictionaries {
         let current = fresh(&self.by_channel, channel, now_ms)?;
         let deflated = deflate(&mut self.compress, body, &current.body)?;
         Some((current.id, deflated))
-    }
-
-    fn fresh(&self, channel: &str, now_ms: u64) -> Option<&Current> {
-        fresh(&self.by_channel, channel, now_ms)
     }
 
     /// Uses the stored dictionary `id` (text `body`) for `channel` from `now_ms`.

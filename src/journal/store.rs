@@ -71,8 +71,7 @@ impl Store {
         for (entry, original) in originals(batch) {
             let channel = entry.channel.as_deref().unwrap_or_default();
             let body = original.body.as_slice();
-            // Deflate looks back 32 KiB at most: a longer body would make a poor dictionary.
-            if !dictionaries.has(channel, now) && body.len() <= 32 << 10 {
+            if dictionaries.wants(channel, body, now) {
                 let id = self.add_dictionary(body, now).await?;
                 dictionaries.replace(channel, id, body.to_vec(), now);
             }
@@ -102,37 +101,30 @@ impl Store {
         }
     }
 
-    /// Deletes up to `limit` attempts, then up to `limit` orphaned messages, older than
-    /// `cutoff_ms`, and so on for keys, deferrals and dictionaries; returns how many rows
-    /// went. Small steps keep each lock short.
+    /// Deletes, up to `limit` rows each: attempts and deferrals older than `cutoff_ms`,
+    /// messages as old left with neither (their keys first), then dictionaries no message
+    /// uses; returns how many rows went. Small steps keep each lock short.
     pub async fn prune_step(&self, cutoff_ms: u64, limit: u32) -> Result<u64, sqlx::Error> {
         let (cutoff, limit) = (query::int(cutoff_ms), i64::from(limit));
         // A dictionary a writer may still be using is never old enough, however short the
         // retention.
         let in_use = crate::clock::now_ms().saturating_sub(2 * bodies::ROTATE.as_millis() as u64);
         let dictionaries = query::int(cutoff_ms.min(in_use));
+        let backend = match self {
+            Store::Sqlite(_) => sqlite::PRUNE,
+            Store::Postgres(_) => postgres::PRUNE,
+        };
+        let steps = backend
+            .into_iter()
+            .map(|sql| (sql, cutoff))
+            .chain([(PRUNE_DICTIONARIES, dictionaries)]);
         let mut deleted = 0;
-        match self {
-            Store::Sqlite(pool) => {
-                for sql in sqlite::PRUNE {
-                    let q = sqlx::query(sql).bind(cutoff).bind(limit);
-                    deleted += q.execute(pool).await?.rows_affected();
-                }
-                let q = sqlx::query(PRUNE_DICTIONARIES)
-                    .bind(dictionaries)
-                    .bind(limit);
-                deleted += q.execute(pool).await?.rows_affected();
-            }
-            Store::Postgres(pool) => {
-                for sql in postgres::PRUNE {
-                    let q = sqlx::query(sql).bind(cutoff).bind(limit);
-                    deleted += q.execute(pool).await?.rows_affected();
-                }
-                let q = sqlx::query(PRUNE_DICTIONARIES)
-                    .bind(dictionaries)
-                    .bind(limit);
-                deleted += q.execute(pool).await?.rows_affected();
-            }
+        for (sql, before) in steps {
+            let binds = [Bind::Int(before), Bind::Int(limit)];
+            deleted += match self {
+                Store::Sqlite(pool) => bound(sql, &binds).execute(pool).await?.rows_affected(),
+                Store::Postgres(pool) => bound(sql, &binds).execute(pool).await?.rows_affected(),
+            };
         }
         Ok(deleted)
     }
