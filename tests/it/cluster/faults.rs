@@ -24,6 +24,8 @@ fn total() -> u32 {
 /// What one fault cost, as the brand saw it.
 pub struct Measured {
     pub fault: &'static str,
+    /// When the fault was made.
+    pub at: Instant,
     /// The longest pause in requests in the 30 s after the fault.
     pub stall: Duration,
     /// From the fault to the end of that pause: deliveries flowing again.
@@ -40,6 +42,7 @@ impl Measured {
         let (stall, resumed) = longest_stall(&arrivals, at, Duration::from_secs(30));
         Self {
             fault,
+            at,
             stall,
             resumed,
             replica_back: None,
