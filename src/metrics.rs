@@ -94,6 +94,7 @@ pub struct Metrics {
     parked: Gauge,
     broker_connected: Family<NodeLabel, Gauge>,
     reloads: Family<ReloadResult, Counter>,
+    consume_channels_replaced: Counter,
     journal_lag: Gauge,
     journal_dropped: Counter<u64, AtomicU64>,
     journal_errors: Counter<u64, AtomicU64>,
@@ -162,6 +163,12 @@ impl Metrics {
             "Configuration reloads, by result",
             reloads.clone(),
         );
+        let consume_channels_replaced = Counter::default();
+        registry.register(
+            "consume_channels_replaced",
+            "Consume channels replaced because a message held the front of the prefetch window",
+            consume_channels_replaced.clone(),
+        );
         let journal_lag = Gauge::default();
         registry.register(
             "journal_lag",
@@ -204,6 +211,7 @@ impl Metrics {
             parked,
             broker_connected,
             reloads,
+            consume_channels_replaced,
             journal_lag,
             journal_dropped,
             journal_errors,
@@ -278,6 +286,11 @@ impl Metrics {
         self.broker_connected
             .get_or_create(&label)
             .set(i64::from(connected));
+    }
+
+    /// Counts a consume channel replaced because its front was held.
+    pub fn consume_channel_replaced(&self) {
+        self.consume_channels_replaced.inc();
     }
 
     /// Counts a configuration reload.

@@ -11,22 +11,31 @@
 //! tags settling behind it are acked on their own at once: while such a message sits at
 //! the front, acks go out one by one, as they did before batching.
 //!
+//! A front held that long costs every message behind it a lone ack, and RabbitMQ a walk of
+//! its unacked list per ack: the consumer then moves to a fresh channel (see
+//! `session.rs`), told so through [`AckTask::stuck`].
+//!
 //! The durability rule is unchanged: a tag is handed over only once its outcome is
 //! durable; the acks only leave later, and together.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use lapin::options::BasicAckOptions;
 use lapin::Channel;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long a settled delivery waits for the ones before it before it is acked alone.
 pub const LINGER: Duration = Duration::from_millis(10);
+
+/// A front unmoved this long while acks go out alone behind it is worth leaving: as long
+/// as the shortest stall time, so a brand's ordinary slow answer does not count.
+pub const STUCK: Duration = crate::limiter::STALL_MIN;
 
 /// Why the acks owed could not all be sent.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +56,7 @@ pub struct Acks {
 pub struct AckTask {
     task: JoinHandle<Result<(), AckError>>,
     stop: CancellationToken,
+    stuck: Arc<Notify>,
 }
 
 impl Acks {
@@ -56,7 +66,9 @@ impl Acks {
     pub fn start(channel: Channel, failed: CancellationToken) -> (Self, AckTask) {
         let (settled, rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        let acking = std::panic::AssertUnwindSafe(run(rx, ChannelAcks(channel), stop.clone()));
+        let stuck = Arc::new(Notify::new());
+        let acking = run(rx, ChannelAcks(channel), stop.clone(), Arc::clone(&stuck));
+        let acking = std::panic::AssertUnwindSafe(acking);
         let task = tokio::spawn(async move {
             let result = match acking.catch_unwind().await {
                 Ok(acked) => acked.map_err(AckError::from),
@@ -67,7 +79,7 @@ impl Acks {
             }
             result
         });
-        (Self { settled }, AckTask { task, stop })
+        (Self { settled }, AckTask { task, stop, stuck })
     }
 
     /// Hands over a delivery whose outcome is durable. Once the task has stopped, the
@@ -83,6 +95,22 @@ impl AckTask {
     pub async fn finish(self) -> Result<(), AckError> {
         self.stop.cancel();
         self.task.await.unwrap_or(Err(AckError::Panicked))
+    }
+
+    /// Waits until every [`Acks`] handle is dropped (no message of the channel is still
+    /// being handled) and their acks are sent.
+    pub async fn done(self) -> Result<(), AckError> {
+        self.task.await.unwrap_or(Err(AckError::Panicked))
+    }
+
+    /// Cancelling it stops the task as [`AckTask::finish`] does, without waiting.
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Notified when the front has been held for [`STUCK`] while acks go out alone.
+    pub fn stuck(&self) -> Arc<Notify> {
+        Arc::clone(&self.stuck)
     }
 
     /// Like [`AckTask::finish`], without waiting: for a channel that is gone, where the
@@ -199,6 +227,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<u64>,
     mut sink: impl AckSink,
     stop: CancellationToken,
+    on_stuck: Arc<Notify>,
 ) -> Result<(), lapin::Error> {
     let mut ledger = Ledger::new();
     let (mut open, mut stopping) = (true, false);
@@ -226,13 +255,17 @@ async fn run(
         }
         // Nothing is worth waiting for once no more will come, or behind a front that has
         // not moved for a while: the message there may take its whole timeout.
-        let stuck = now.duration_since(ledger.front_moved_at) >= LINGER;
-        let linger = if open && !stuck {
+        let held_for = now.duration_since(ledger.front_moved_at);
+        let linger = if open && held_for < LINGER {
             LINGER
         } else {
             Duration::ZERO
         };
-        for tag in ledger.take_overdue(now, linger) {
+        let alone = ledger.take_overdue(now, linger);
+        if !alone.is_empty() && held_for >= STUCK {
+            on_stuck.notify_one();
+        }
+        for tag in alone {
             sink.ack(tag, false).await?;
             ledger.acked_alone(tag);
         }
@@ -273,6 +306,7 @@ mod tests {
         tx: mpsc::UnboundedSender<u64>,
         recorder: Recorder,
         stop: CancellationToken,
+        stuck: Arc<Notify>,
         task: JoinHandle<Result<(), lapin::Error>>,
     }
 
@@ -280,11 +314,13 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let recorder = Recorder::default();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(rx, recorder.clone(), stop.clone()));
+        let stuck = Arc::new(Notify::new());
+        let task = tokio::spawn(run(rx, recorder.clone(), stop.clone(), Arc::clone(&stuck)));
         Running {
             tx,
             recorder,
             stop,
+            stuck,
             task,
         }
     }
@@ -375,6 +411,34 @@ mod tests {
         tokio::time::sleep(LINGER).await;
         settle_down().await;
         assert_eq!(r.recorder.acks()[2..], [(4, false)]);
+        r.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_front_held_past_stuck_while_acks_go_alone_is_reported_once_it_costs() {
+        let r = start();
+        let reported = || r.stuck.notified().now_or_never().is_some();
+        // 1 held: the lone acks behind it within STUCK are the ordinary price.
+        r.tx.send(2).unwrap();
+        tokio::time::sleep(LINGER * 2).await;
+        assert!(!reported(), "held for less than STUCK");
+        tokio::time::sleep(STUCK).await;
+        assert!(
+            !reported(),
+            "held, but nothing is acked behind it: it costs nothing"
+        );
+        r.tx.send(3).unwrap();
+        settle_down().await;
+        assert_eq!(r.recorder.acks(), vec![(2, false), (3, false)]);
+        assert!(
+            reported(),
+            "held past STUCK with acks going alone behind it"
+        );
+        // Once the front moves, settled runs go together again: nothing to report.
+        r.tx.send(1).unwrap();
+        r.tx.send(4).unwrap();
+        settle_down().await;
+        assert!(!reported());
         r.finish().await;
     }
 

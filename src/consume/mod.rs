@@ -101,29 +101,10 @@ impl Consumer {
         // Named per queue and process so operators (and tests) can find this connection.
         let name = format!("notify-bridge {} pid {}", broker.queue, std::process::id());
         let Connected { connection, node } = self.endpoints.connect(&name).await?;
-        let consume = connection
-            .create_channel()
-            .await
-            .map_err(BrokerError::Channel)?;
         let publish = broker::confirm_channel(&connection).await?;
         let retry_steps = self.pipeline.current().retry_steps();
         broker::declare_topology(&connection, broker, &retry_steps).await?;
-        consume
-            .basic_qos(broker.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(BrokerError::Channel)?;
-        let deliveries = consume
-            .basic_consume(
-                broker.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|source| BrokerError::Queue {
-                queue: broker.queue.clone(),
-                source,
-            })?;
+        let (consume, deliveries) = consume_on(&connection, broker).await?;
         let release = broker::confirm_channel(&connection).await?;
         info!(queue = %broker.queue, prefetch = broker.prefetch, node = %node, "consuming");
         let settler = Arc::new(Settler::new(publish, broker));
@@ -155,6 +136,34 @@ impl Consumer {
             held.failed.cancel();
         });
     }
+}
+
+/// A channel of `connection` consuming the main queue, with the prefetch window.
+async fn consume_on(
+    connection: &lapin::Connection,
+    broker: &BrokerConfig,
+) -> Result<(lapin::Channel, lapin::Consumer), BrokerError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(BrokerError::Channel)?;
+    channel
+        .basic_qos(broker.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(BrokerError::Channel)?;
+    let deliveries = channel
+        .basic_consume(
+            broker.queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|source| BrokerError::Queue {
+            queue: broker.queue.clone(),
+            source,
+        })?;
+    Ok((channel, deliveries))
 }
 
 /// What a message task holds of its connection: where to settle and ack, the token that

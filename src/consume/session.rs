@@ -7,20 +7,29 @@
 //! them. A shutdown, or a message that could not be settled on a live connection, drains
 //! instead: in-flight messages get `shutdown_grace` to settle and be acked, then the
 //! channel closes and the broker requeues the rest.
+//!
+//! A message held at the front of the consume channel's window (a hanging brand's, for its
+//! whole timeout) makes every ack behind it a lone one, which RabbitMQ pays for with a walk
+//! of the channel's unacked list: the slowest brand would set the pace of all the others.
+//! So once the front has been held for a while with acks going out alone behind it, the
+//! session consumes on a fresh channel and retires the old one: it takes no new
+//! deliveries, its messages settle and are acked on it as before, then it closes. One
+//! channel is retiring at a time, so the connection holds at most the prefetch window
+//! plus what the retiring channel still has out.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::options::BasicCancelOptions;
 use lapin::{Channel, Connection};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::acks::{AckTask, Acks};
 use super::settle::Settler;
-use super::{ConsumeError, Consumer, Held};
+use super::{consume_on, ConsumeError, Consumer, Held};
 use crate::broker::{release, BrokerError};
 
 /// The broker node (`host:port`) consumed from, while consuming: for `/readyz`.
@@ -55,7 +64,17 @@ pub struct Session<'c> {
     releasing: JoinHandle<Result<(), BrokerError>>,
     /// Stops the release: its held messages return to their queues with the connection.
     release_stop: CancellationToken,
+    /// The consume channel replaced last, until its messages are acked and it is closed.
+    retiring: Option<Retiring>,
     grace: Duration,
+}
+
+/// A replaced consume channel on its way out.
+struct Retiring {
+    /// Sends its acks once its messages are all settled, then closes it.
+    task: JoinHandle<()>,
+    /// Makes it send the acks owed at once and close, for a shutdown.
+    stop: CancellationToken,
 }
 
 /// Why the loop stopped taking deliveries.
@@ -105,6 +124,7 @@ impl<'c> Session<'c> {
             ack_task,
             releasing,
             release_stop,
+            retiring: None,
             grace,
         }
     }
@@ -135,11 +155,17 @@ impl<'c> Session<'c> {
 
     async fn take(&mut self, shutdown: &CancellationToken) -> End {
         loop {
+            let stuck = self.ack_task.stuck();
+            let replaceable = self.retiring.as_ref().is_none_or(|r| r.task.is_finished());
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return End::Drain(Ok(())),
                 _ = self.held.failed.cancelled() => return self.failed(ConsumeError::SettleFailed),
                 released = &mut self.releasing => return self.failed(release_failure(released)),
+                _ = stuck.notified(), if replaceable => match self.replace_channel().await {
+                    Ok(()) => continue,
+                    Err(e) => return self.failed(e.into()),
+                },
                 next = self.deliveries.next() => next,
             };
             match next {
@@ -153,6 +179,42 @@ impl<'c> Session<'c> {
                 None => return End::Lost(ConsumeError::ConsumerEnded),
             }
         }
+    }
+
+    /// Consumes on a fresh channel and retires the current one, whose front is held.
+    async fn replace_channel(&mut self) -> Result<(), BrokerError> {
+        let (channel, deliveries) = consume_on(&self.connection, &self.consumer.broker).await?;
+        let (acks, ack_task) = Acks::start(channel.clone(), self.held.failed.clone());
+        let old = self.held.clone();
+        self.held.acks = acks;
+        let old_channel = std::mem::replace(&mut self.channel, channel);
+        let mut old_deliveries = std::mem::replace(&mut self.deliveries, deliveries);
+        let old_acks = std::mem::replace(&mut self.ack_task, ack_task);
+        old_channel
+            .basic_cancel(old_deliveries.tag(), BasicCancelOptions::default())
+            .await
+            .map_err(BrokerError::Channel)?;
+        // Deliveries sent before the cancel was confirmed are already buffered: hand them
+        // out, or they would stay unacked until the channel closed.
+        while let Some(Some(Ok(delivery))) = old_deliveries.next().now_or_never() {
+            self.consumer.spawn(delivery, old.clone());
+        }
+        self.consumer.metrics.consume_channel_replaced();
+        debug!(
+            held = ?super::acks::STUCK,
+            "a message held the consume channel's front; consuming on a fresh channel"
+        );
+        let stop = old_acks.stopper();
+        let task = tokio::spawn(async move {
+            // Its acks finish once the last of its messages is settled and lets go.
+            drop(old);
+            if let Err(e) = old_acks.done().await {
+                warn!(error = %e, "a retired consume channel could not ack every message");
+            }
+            let _ = old_channel.close(200, "replaced".into()).await;
+        });
+        self.retiring = Some(Retiring { task, stop });
+        Ok(())
     }
 
     /// A message could not be settled, or held retries cannot be brought back. When that
@@ -198,6 +260,11 @@ impl<'c> Session<'c> {
         // to the queue with the channel.
         drop(self.held);
         let acked = self.ack_task.finish().await.map_err(ConsumeError::from);
+        if let Some(retiring) = self.retiring {
+            // Its messages are settled or past the grace: its acks go out before the close.
+            retiring.stop.cancel();
+            let _ = tokio::time::timeout(self.grace, retiring.task).await;
+        }
         if let Err(e) = &acked {
             warn!(error = %e, "could not ack every settled message");
         }

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::queue_message;
 use crate::support::broker::TestBroker;
+use crate::support::browser::free_port;
+use crate::support::process::channels_of_connections_named;
 use crate::support::receiver::Receiver;
 use crate::support::{eventually, settings, unique_queue, Bridge};
 
@@ -160,4 +162,129 @@ async fn a_brand_gone_for_good_still_exhausts_its_schedule_and_parks() {
         .all(|p| p.headers.contains_key("x-notify-first-stalled-at")
             || !p.headers.contains_key("x-notify-deferrals")));
     broker.cleanup(&queue).await;
+}
+
+const HELD: &str = r#"
+[broker]
+url = "{amqp}"
+queue = "{queue}"
+prefetch = 64
+shutdown_grace = "2s"
+
+[channels.slow]
+app_id = "S"
+timeout = "10s"
+max_in_flight = 8
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "s" }
+
+[channels.healthy]
+app_id = "B"
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "b" }
+"#;
+
+/// A slow brand's requests sit at the front of the consume channel's window for seconds,
+/// so every healthy message behind them would be acked alone (RabbitMQ walks its unacked
+/// list for each). The bridge consumes on a fresh channel instead; the old one keeps the
+/// slow messages until they are answered, acks them, and closes. Nothing is lost, nothing
+/// sent twice, and no channel or consumer is left behind.
+#[tokio::test]
+async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_closes() {
+    let queue = unique_queue("held");
+    let broker = TestBroker::connect().await;
+    broker.declare(&queue).await;
+    let slow = Receiver::start_slow(Duration::from_secs(5), |_| (200, "ok".into())).await;
+    let fast = Receiver::ok().await;
+    let whale = json!({"bizContent": "{}"});
+    let (slow_count, fast_count) = (8, 300);
+    for i in 0..slow_count {
+        let body = queue_message("slow", &slow.url("/s"), "MakeCode", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("s-{i}")), None)
+            .await;
+    }
+    let port = free_port();
+    let mut config = settings(HELD, &queue);
+    config.admin.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    let bridge = Bridge::start(config);
+    eventually(
+        Duration::from_secs(10),
+        "the slow requests sent",
+        || async { slow.arrived() >= slow_count },
+    )
+    .await;
+    // Healthy messages keep settling behind the held front for longer than it takes to
+    // count as held (a quarter of a second).
+    for i in 0..fast_count {
+        let body = queue_message("healthy", &fast.url("/b"), "MakeCode", &whale);
+        broker
+            .publish(&queue, body.as_bytes(), Some(&format!("b-{i}")), None)
+            .await;
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the healthy brand served",
+        || async { fast.count() >= fast_count },
+    )
+    .await;
+    let replaced = metric(port, "notify_consume_channels_replaced_total").await;
+    assert!(replaced >= 1.0, "the held front was left in place");
+    // While the slow answers are pending, the old channel still holds them unacked and
+    // consumes nothing more: one consumer on the queue.
+    let during = channels_of_connections_named(&queue);
+    assert!(
+        during
+            .iter()
+            .any(|&(consumers, unacked)| consumers == 0 && unacked as usize >= slow_count),
+        "{during:?}"
+    );
+    assert_eq!(broker.consumers(&queue).await, Some(1));
+    eventually(
+        Duration::from_secs(20),
+        "the slow brand answered",
+        || async { slow.count() >= slow_count },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the replaced channel closed, every message acked",
+        || async {
+            let channels = channels_of_connections_named(&queue);
+            let unacked: u32 = channels.iter().map(|(_, u)| u).sum();
+            unacked == 0 && channels.len() <= 3 && broker.depth(&queue).await == 0
+        },
+    )
+    .await;
+    bridge.stop().await;
+    for (receiver, count) in [(&slow, slow_count), (&fast, fast_count)] {
+        let mut ids: Vec<String> = receiver
+            .received()
+            .iter()
+            .map(|r| r.headers["x-notify-id"].clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "each message once");
+        assert_eq!(receiver.count(), count, "none sent twice");
+    }
+    broker.cleanup(&queue).await;
+}
+
+/// One value from the bridge's `/metrics`.
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
 }

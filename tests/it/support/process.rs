@@ -68,22 +68,58 @@ pub fn terminate(child: &Child) {
 /// Closes, broker-side, every connection whose name contains `fragment` (our queue name),
 /// as `rabbitmqctl close_all_connections` would but without touching other tests.
 pub fn close_connections_named(fragment: &str) -> usize {
-    let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_connections", "pid", "client_properties"])
-        .output()
-        .expect("rabbitmqctl is installed beside the broker");
-    let listing = String::from_utf8_lossy(&out.stdout);
     let mut closed = 0;
-    for line in listing.lines().filter(|l| l.contains(fragment)) {
-        let pid = line.split_whitespace().next().unwrap_or_default();
+    for pid in connections_named(fragment) {
         let ok = Command::new("rabbitmqctl")
-            .args(["-q", "close_connection", pid, "closed by test"])
+            .args(["-q", "close_connection", &pid, "closed by test"])
             .status()
             .unwrap()
             .success();
         closed += usize::from(ok);
     }
     closed
+}
+
+/// The channels the broker holds open for connections named with `fragment`: each as
+/// (consumers on it, messages delivered on it and not yet acked).
+pub fn channels_of_connections_named(fragment: &str) -> Vec<(u32, u32)> {
+    let pids = connections_named(fragment);
+    let listing = rabbitmqctl(&[
+        "-q",
+        "list_channels",
+        "connection",
+        "consumer_count",
+        "messages_unacknowledged",
+    ]);
+    listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let connection = fields.next()?;
+            let consumers = fields.next()?.parse().ok()?;
+            let unacked = fields.next()?.parse().ok()?;
+            pids.iter()
+                .any(|pid| pid == connection)
+                .then_some((consumers, unacked))
+        })
+        .collect()
+}
+
+/// The broker's ids (`<rabbit@host.1.2.3>`) of the connections whose name has `fragment`.
+fn connections_named(fragment: &str) -> Vec<String> {
+    rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"])
+        .lines()
+        .filter(|l| l.contains(fragment))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+fn rabbitmqctl(args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl is installed beside the broker");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A bridge process that is killed when dropped, so a failing test leaves none behind.
