@@ -200,10 +200,7 @@ impl<'c> Session<'c> {
             self.consumer.spawn(delivery, old.clone());
         }
         self.consumer.metrics.consume_channel_replaced();
-        debug!(
-            held = ?super::acks::STUCK,
-            "a message held the consume channel's front; consuming on a fresh channel"
-        );
+        debug!("a message held the consume channel's front; consuming on a fresh channel");
         let stop = old_acks.stopper();
         let task = tokio::spawn(async move {
             // Its acks finish once the last of its messages is settled and lets go.
