@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::support::broker::TestBroker;
 use crate::support::process::bridge_cli;
 use crate::support::receiver::Receiver;
-use crate::support::{amqp_url, eventually, unique_queue, Bridge};
+use crate::support::{amqp_url, eventually, unique_queue, Bridge, Scrape};
 use crate::{independent_sign, queue_message};
 
 fn free_port() -> u16 {
@@ -540,23 +540,11 @@ async fn deliveries_go_on_while_the_journal_database_is_down() {
     })
     .await;
     let scrape = || async {
-        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let value = |name: &str| {
-            text.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(-1.0)
-        };
+        let metrics = Scrape::of(port).await;
         (
-            value("notify_journal_errors_total"),
-            value("notify_journal_dropped_total"),
-            value("notify_journal_lag"),
+            metrics.value("notify_journal_errors_total"),
+            metrics.value("notify_journal_dropped_total"),
+            metrics.value("notify_journal_lag"),
         )
     };
     eventually(

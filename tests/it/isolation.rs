@@ -11,7 +11,7 @@ use crate::support::broker::TestBroker;
 use crate::support::browser::free_port;
 use crate::support::process::channels_of_connections_named;
 use crate::support::receiver::Receiver;
-use crate::support::{eventually, settings, unique_queue, Bridge};
+use crate::support::{eventually, settings, unique_queue, Bridge, Scrape};
 
 const CONFIG: &str = r#"
 [broker]
@@ -231,7 +231,9 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
         || async { fast.count() >= fast_count },
     )
     .await;
-    let replaced = metric(port, "notify_consume_channels_replaced_total").await;
+    let replaced = Scrape::of(port)
+        .await
+        .value("notify_consume_channels_replaced_total");
     assert!(replaced >= 1.0, "the held front was left in place");
     // While the slow answers are pending, the old channel still holds them unacked and
     // consumes nothing more: one consumer on the queue.
@@ -272,19 +274,4 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
         assert_eq!(receiver.count(), count, "none sent twice");
     }
     broker.cleanup(&queue).await;
-}
-
-/// One value from the bridge's `/metrics`.
-async fn metric(port: u16, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(-1.0)
 }

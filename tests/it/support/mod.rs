@@ -111,3 +111,28 @@ fn init_logs() {
             .try_init();
     });
 }
+
+/// One scrape of a bridge's `/metrics` (admin listening on `port`, no token).
+pub struct Scrape(String);
+
+impl Scrape {
+    pub async fn of(port: u16) -> Self {
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        Self(text)
+    }
+
+    /// The first sample whose line starts with `name`; -1 when there is none.
+    pub fn value(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    }
+}
