@@ -42,21 +42,16 @@ async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
     // Answers long after the hanging channel's 200 ms timeout.
     let slow = Receiver::start_slow(Duration::from_secs(2), |_| (200, "ok".into())).await;
     let fast = Receiver::ok().await;
-    let whale = json!({"bizContent": "{}"});
     let (a_count, b_count) = (60, 200);
     // The hanging brand's messages go first, so without isolation they would fill the
     // whole prefetch window ahead of the healthy brand's.
     for i in 0..a_count {
-        let body = queue_message("hangs", &slow.url("/a"), "MakeCode", &whale);
-        broker
-            .publish(&queue, body.as_bytes(), Some(&format!("a-{i}")), None)
-            .await;
+        let id = format!("a-{i}");
+        publish(&broker, &queue, "hangs", &slow.url("/a"), &id).await;
     }
     for i in 0..b_count {
-        let body = queue_message("healthy", &fast.url("/b"), "MakeCode", &whale);
-        broker
-            .publish(&queue, body.as_bytes(), Some(&format!("b-{i}")), None)
-            .await;
+        let id = format!("b-{i}");
+        publish(&broker, &queue, "healthy", &fast.url("/b"), &id).await;
     }
     let bridge = Bridge::start(settings(CONFIG, &queue));
     eventually(
@@ -124,13 +119,10 @@ async fn a_brand_gone_for_good_still_exhausts_its_schedule_and_parks() {
     let broker = TestBroker::connect().await;
     broker.declare(&queue).await;
     let hangs = Receiver::start_slow(Duration::from_secs(60), |_| (200, "ok".into())).await;
-    let whale = json!({"bizContent": "{}"});
     let count = 10;
     for i in 0..count {
-        let body = queue_message("gone", &hangs.url("/g"), "MakeCode", &whale);
-        broker
-            .publish(&queue, body.as_bytes(), Some(&format!("g-{i}")), None)
-            .await;
+        let id = format!("g-{i}");
+        publish(&broker, &queue, "gone", &hangs.url("/g"), &id).await;
     }
     let bridge = Bridge::start(settings(GONE, &queue));
     let dead = format!("{queue}.dead");
@@ -196,13 +188,10 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
     broker.declare(&queue).await;
     let slow = Receiver::start_slow(Duration::from_secs(5), |_| (200, "ok".into())).await;
     let fast = Receiver::ok().await;
-    let whale = json!({"bizContent": "{}"});
     let (slow_count, fast_count) = (8, 300);
     for i in 0..slow_count {
-        let body = queue_message("slow", &slow.url("/s"), "MakeCode", &whale);
-        broker
-            .publish(&queue, body.as_bytes(), Some(&format!("s-{i}")), None)
-            .await;
+        let id = format!("s-{i}");
+        publish(&broker, &queue, "slow", &slow.url("/s"), &id).await;
     }
     let port = free_port();
     let mut config = settings(HELD, &queue);
@@ -217,10 +206,8 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
     // Healthy messages keep settling behind the held front for longer than it takes to
     // count as held (a quarter of a second).
     for i in 0..fast_count {
-        let body = queue_message("healthy", &fast.url("/b"), "MakeCode", &whale);
-        broker
-            .publish(&queue, body.as_bytes(), Some(&format!("b-{i}")), None)
-            .await;
+        let id = format!("b-{i}");
+        publish(&broker, &queue, "healthy", &fast.url("/b"), &id).await;
         if i % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -274,4 +261,10 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
         assert_eq!(receiver.count(), count, "none sent twice");
     }
     broker.cleanup(&queue).await;
+}
+
+/// Publishes message `id` for `channel`, to be sent to `url`.
+async fn publish(broker: &TestBroker, queue: &str, channel: &str, url: &str, id: &str) {
+    let body = queue_message(channel, url, "MakeCode", &json!({"bizContent": "{}"}));
+    broker.publish(queue, body.as_bytes(), Some(id), None).await;
 }
