@@ -30,6 +30,10 @@ pub struct Args {
     /// created on this server (the URL's database only serves to connect) and dropped after.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Random UUID-like message ids, as most publishers set them (the default ids sort in
+    /// the order they are written, so the journal's id index only grows at one end).
+    #[arg(long)]
+    pub random_ids: bool,
 }
 
 /// Runs each stage over `--messages` md5 messages and prints µs per message.
@@ -42,8 +46,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         third: false,
     };
     let bodies: Vec<String> = (0..64).map(|i| message(&target, i)).collect();
+    let id = |i: usize| match args.random_ids {
+        true => uuid_like(rand::random()),
+        false => format!("stage-{i}-1700000000000000"),
+    };
     let ids: Vec<MessageId> = (0..args.messages)
-        .map(|i| MessageId::from_delivery(Some(&format!("stage-{i}-1700000000000000")), b""))
+        .map(|i| MessageId::from_delivery(Some(&id(i)), b""))
         .collect();
     println!(
         "stages: {} md5 messages of {} B",
@@ -240,9 +248,29 @@ fn stage_entry(ids: &[MessageId], bodies: &[String], handled: &[Handled]) -> Vec
 async fn stage_journal(config: &JournalConfig, entries: Vec<Entry>) -> (u64, u64) {
     let (journal, task) = Journal::start(config);
     for entry in entries {
+        // The buffer holds at most 64 MiB of entries and drops beyond: wait for the writer.
+        while journal.lag() >= 20_000 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         journal.record(entry);
     }
     let written_before = journal.written();
     let lost = task.shutdown(Duration::from_secs(600)).await;
-    (journal.written().max(written_before), lost)
+    (
+        journal.written().max(written_before),
+        lost + journal.dropped(),
+    )
+}
+
+/// `n` written as a UUID is (8-4-4-4-12 hex digits).
+fn uuid_like(n: u128) -> String {
+    let hex = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
