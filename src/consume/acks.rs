@@ -8,12 +8,17 @@
 //! hanging brand's, for its whole timeout) would hold back every ack behind it and, with
 //! them, the prefetch window; so a settled tag that has waited [`LINGER`] behind an
 //! unsettled one is acked on its own, and once the front has not moved for [`LINGER`] the
-//! tags settling behind it are acked on their own at once: while such a message sits at
+//! tags settled behind it are acked on their own at once: while such a message sits at
 //! the front, acks go out one by one, as they did before batching.
 //!
-//! A front held that long costs every message behind it a lone ack, and RabbitMQ a walk of
+//! A front held for [`STUCK`] costs every message behind it a lone ack, and RabbitMQ a walk of
 //! its unacked list per ack: the consumer then moves to a fresh channel (see
 //! `session.rs`), told so through [`AckTask::stuck`].
+//!
+//! A message whose outcome is being made durable (re-published, waiting for the broker's
+//! confirm, which takes 10–50 ms under load) is announced as *settling*: while one holds
+//! the front, the tags behind it wait up to [`SETTLING_LINGER`] for it instead, since it is
+//! about to move, and lone acks there would cost the broker more than the wait.
 //!
 //! The durability rule is unchanged: a tag is handed over only once its outcome is
 //! durable; the acks only leave later, and together.
@@ -33,6 +38,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a settled delivery waits for the ones before it before it is acked alone.
 pub const LINGER: Duration = Duration::from_millis(10);
 
+/// How long a settled delivery waits behind a front that is settling.
+pub const SETTLING_LINGER: Duration = Duration::from_millis(100);
+
 /// A front unmoved this long while acks go out alone behind it is worth leaving: as long
 /// as the shortest stall time, so a brand's ordinary slow answer does not count.
 pub const STUCK: Duration = crate::limiter::STALL_MIN;
@@ -49,7 +57,16 @@ pub enum AckError {
 /// Where settled deliveries are handed over to be acked.
 #[derive(Clone)]
 pub struct Acks {
-    settled: mpsc::UnboundedSender<u64>,
+    handover: mpsc::UnboundedSender<Handover>,
+}
+
+/// What the ack task is told of a delivery.
+#[derive(Debug, Clone, Copy)]
+enum Handover {
+    /// Its outcome is being made durable; it will settle within moments.
+    Settling(u64),
+    /// Its outcome is durable: it may be acked.
+    Settled(u64),
 }
 
 /// The task sending the acks of one consume channel.
@@ -64,7 +81,7 @@ impl Acks {
     /// fail, it cancels `failed`: unacked messages return only once the channel is closed,
     /// so the consumer must reconnect.
     pub fn start(channel: Channel, failed: CancellationToken) -> (Self, AckTask) {
-        let (settled, rx) = mpsc::unbounded_channel();
+        let (handover, rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let stuck = Arc::new(Notify::new());
         let acking = run(rx, ChannelAcks(channel), stop.clone(), Arc::clone(&stuck));
@@ -79,13 +96,19 @@ impl Acks {
             }
             result
         });
-        (Self { settled }, AckTask { task, stop, stuck })
+        (Self { handover }, AckTask { task, stop, stuck })
     }
 
     /// Hands over a delivery whose outcome is durable. Once the task has stopped, the
     /// delivery stays unacked and returns to the queue with the channel.
     pub fn settled(&self, tag: u64) {
-        let _ = self.settled.send(tag);
+        let _ = self.handover.send(Handover::Settled(tag));
+    }
+
+    /// Announces a delivery whose outcome is being made durable (a re-publish awaiting
+    /// its confirm): the deliveries behind it wait for it a little longer.
+    pub fn settling(&self, tag: u64) {
+        let _ = self.handover.send(Handover::Settling(tag));
     }
 }
 
@@ -141,6 +164,8 @@ struct Ledger {
     front_moved_at: Instant,
     /// Settled, not acked, at or past `front`.
     settled: BTreeSet<u64>,
+    /// Announced as settling, not settled yet.
+    settling: BTreeSet<u64>,
     /// When each settled tag was handed over, oldest first; acked ones are skipped lazily.
     arrivals: VecDeque<(u64, Instant)>,
     /// Runs of tags acked alone past `front`, first → last: as many entries as gaps, not
@@ -154,14 +179,37 @@ impl Ledger {
             front: 1,
             front_moved_at: Instant::now(),
             settled: BTreeSet::new(),
+            settling: BTreeSet::new(),
             arrivals: VecDeque::new(),
             acked_alone: BTreeMap::new(),
         }
     }
 
-    fn settle(&mut self, tag: u64, now: Instant) {
-        if tag >= self.front && self.settled.insert(tag) {
-            self.arrivals.push_back((tag, now));
+    fn hand_over(&mut self, handover: Handover, now: Instant) {
+        match handover {
+            Handover::Settling(tag) if tag >= self.front => {
+                self.settling.insert(tag);
+            }
+            Handover::Settling(_) => {}
+            Handover::Settled(tag) => {
+                self.settling.remove(&tag);
+                if tag >= self.front && self.settled.insert(tag) {
+                    self.arrivals.push_back((tag, now));
+                }
+            }
+        }
+    }
+
+    /// How long settled tags may wait behind the front, while more may come: a settling
+    /// front is about to move; another one, once it has not moved for `LINGER`, may take
+    /// its whole timeout.
+    fn linger(&self, now: Instant) -> Duration {
+        if self.settling.contains(&self.front) {
+            SETTLING_LINGER
+        } else if now.duration_since(self.front_moved_at) < LINGER {
+            LINGER
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -224,7 +272,7 @@ impl Ledger {
 }
 
 async fn run(
-    mut rx: mpsc::UnboundedReceiver<u64>,
+    mut rx: mpsc::UnboundedReceiver<Handover>,
     mut sink: impl AckSink,
     stop: CancellationToken,
     on_stuck: Arc<Notify>,
@@ -232,10 +280,10 @@ async fn run(
     let mut ledger = Ledger::new();
     let (mut open, mut stopping) = (true, false);
     while open || !ledger.settled.is_empty() {
-        let due = ledger.next_due(LINGER);
+        let due = ledger.next_due(ledger.linger(Instant::now()).max(LINGER));
         tokio::select! {
-            tag = rx.recv(), if open => match tag {
-                Some(tag) => ledger.settle(tag, Instant::now()),
+            handover = rx.recv(), if open => match handover {
+                Some(handover) => ledger.hand_over(handover, Instant::now()),
                 None => open = false,
             },
             // What was handed over is still in the channel: take it, then nothing more.
@@ -246,20 +294,18 @@ async fn run(
             _ = sleep_until(due) => {}
         }
         // Whatever else is ready joins this batch.
-        while let Ok(tag) = rx.try_recv() {
-            ledger.settle(tag, Instant::now());
+        while let Ok(handover) = rx.try_recv() {
+            ledger.hand_over(handover, Instant::now());
         }
         let now = Instant::now();
         if let Some(tag) = ledger.advance(now) {
             sink.ack(tag, true).await?;
         }
-        // Nothing is worth waiting for once no more will come, or behind a front that has
-        // not moved for a while: the message there may take its whole timeout.
+        // Nothing is worth waiting for once no more will come.
         let held_for = now.duration_since(ledger.front_moved_at);
-        let linger = if open && held_for < LINGER {
-            LINGER
-        } else {
-            Duration::ZERO
+        let linger = match open {
+            true => ledger.linger(now),
+            false => Duration::ZERO,
         };
         let alone = ledger.take_overdue(now, linger);
         if !alone.is_empty() && held_for >= STUCK {
@@ -303,7 +349,7 @@ mod tests {
     }
 
     struct Running {
-        tx: mpsc::UnboundedSender<u64>,
+        tx: mpsc::UnboundedSender<Handover>,
         recorder: Recorder,
         stop: CancellationToken,
         stuck: Arc<Notify>,
@@ -345,7 +391,7 @@ mod tests {
     async fn a_settled_run_at_the_front_is_acked_by_one_frame() {
         let r = start();
         for tag in [3, 1, 2, 4] {
-            r.tx.send(tag).unwrap();
+            r.tx.send(Handover::Settled(tag)).unwrap();
         }
         settle_down().await;
         assert_eq!(r.recorder.acks(), vec![(4, true)]);
@@ -360,8 +406,8 @@ mod tests {
     async fn a_tag_behind_an_unsettled_one_is_acked_alone_after_the_linger() {
         let r = start();
         // 1 is still being handled (a hanging brand's message): 2 and 3 may not wait for it.
-        r.tx.send(2).unwrap();
-        r.tx.send(3).unwrap();
+        r.tx.send(Handover::Settled(2)).unwrap();
+        r.tx.send(Handover::Settled(3)).unwrap();
         settle_down().await;
         assert!(
             r.recorder.acks().is_empty(),
@@ -370,13 +416,13 @@ mod tests {
         tokio::time::sleep(LINGER + Duration::from_millis(1)).await;
         assert_eq!(r.recorder.acks(), vec![(2, false), (3, false)]);
         // 1 settles, then 4: the front moves past the acked 2 and 3; one ack of 4 covers 1.
-        r.tx.send(1).unwrap();
-        r.tx.send(4).unwrap();
+        r.tx.send(Handover::Settled(1)).unwrap();
+        r.tx.send(Handover::Settled(4)).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks()[2..], [(4, true)]);
         // Settled out of order but together: one ack.
-        r.tx.send(6).unwrap();
-        r.tx.send(5).unwrap();
+        r.tx.send(Handover::Settled(6)).unwrap();
+        r.tx.send(Handover::Settled(5)).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks()[3..], [(6, true)]);
         r.finish().await;
@@ -385,10 +431,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_front_passing_a_lone_ack_names_the_last_unacked_tag() {
         let r = start();
-        r.tx.send(2).unwrap();
+        r.tx.send(Handover::Settled(2)).unwrap();
         tokio::time::sleep(LINGER * 2).await;
         assert_eq!(r.recorder.acks(), vec![(2, false)]);
-        r.tx.send(1).unwrap();
+        r.tx.send(Handover::Settled(1)).unwrap();
         settle_down().await;
         // 1 is acked by name: naming 2 (already acked) would be an unknown tag to the broker.
         assert_eq!(r.recorder.acks(), vec![(2, false), (1, true)]);
@@ -400,12 +446,12 @@ mod tests {
         let r = start();
         tokio::time::sleep(LINGER).await;
         // 1 has been out for a while (a hanging brand's message): no point waiting for it.
-        r.tx.send(2).unwrap();
+        r.tx.send(Handover::Settled(2)).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks(), vec![(2, false)]);
         // Once it settles, the front moves, and the next gap gets its linger again.
-        r.tx.send(1).unwrap();
-        r.tx.send(4).unwrap();
+        r.tx.send(Handover::Settled(1)).unwrap();
+        r.tx.send(Handover::Settled(4)).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks(), vec![(2, false), (1, true)]);
         tokio::time::sleep(LINGER).await;
@@ -419,7 +465,7 @@ mod tests {
         let r = start();
         let reported = || r.stuck.notified().now_or_never().is_some();
         // 1 held: the lone acks behind it within STUCK are the ordinary price.
-        r.tx.send(2).unwrap();
+        r.tx.send(Handover::Settled(2)).unwrap();
         tokio::time::sleep(LINGER * 2).await;
         assert!(!reported(), "held for less than STUCK");
         tokio::time::sleep(STUCK).await;
@@ -427,7 +473,7 @@ mod tests {
             !reported(),
             "held, but nothing is acked behind it: it costs nothing"
         );
-        r.tx.send(3).unwrap();
+        r.tx.send(Handover::Settled(3)).unwrap();
         settle_down().await;
         assert_eq!(r.recorder.acks(), vec![(2, false), (3, false)]);
         assert!(
@@ -435,18 +481,44 @@ mod tests {
             "held past STUCK with acks going alone behind it"
         );
         // Once the front moves, settled runs go together again: nothing to report.
-        r.tx.send(1).unwrap();
-        r.tx.send(4).unwrap();
+        r.tx.send(Handover::Settled(1)).unwrap();
+        r.tx.send(Handover::Settled(4)).unwrap();
         settle_down().await;
         assert!(!reported());
         r.finish().await;
     }
 
     #[tokio::test(start_paused = true)]
+    async fn behind_a_settling_front_tags_wait_for_it_then_go_together() {
+        let r = start();
+        tokio::time::sleep(LINGER * 5).await;
+        // 1 is being re-published, its confirm on the way: 2 and 3 wait for it.
+        r.tx.send(Handover::Settling(1)).unwrap();
+        r.tx.send(Handover::Settled(2)).unwrap();
+        r.tx.send(Handover::Settled(3)).unwrap();
+        tokio::time::sleep(LINGER * 3).await;
+        assert!(
+            r.recorder.acks().is_empty(),
+            "no lone acks behind a settling front"
+        );
+        r.tx.send(Handover::Settled(1)).unwrap();
+        settle_down().await;
+        assert_eq!(r.recorder.acks(), vec![(3, true)], "one ack for the run");
+        // A confirm that never comes holds them no longer than SETTLING_LINGER.
+        r.tx.send(Handover::Settling(4)).unwrap();
+        r.tx.send(Handover::Settled(5)).unwrap();
+        tokio::time::sleep(SETTLING_LINGER - LINGER).await;
+        assert_eq!(r.recorder.acks().len(), 1);
+        tokio::time::sleep(LINGER * 2).await;
+        assert_eq!(r.recorder.acks()[1..], [(5, false)]);
+        r.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn stopping_sends_what_is_owed_at_once_and_leaves_the_unsettled_unacked() {
         let r = start();
-        r.tx.send(1).unwrap();
-        r.tx.send(3).unwrap();
+        r.tx.send(Handover::Settled(1)).unwrap();
+        r.tx.send(Handover::Settled(3)).unwrap();
         settle_down().await;
         let started = Instant::now();
         // A clone of the sender lives on (a message still being handled): stop anyway.
@@ -459,7 +531,7 @@ mod tests {
             "no linger once nothing more can come"
         );
         assert!(
-            r.tx.send(2).is_err(),
+            r.tx.send(Handover::Settled(2)).is_err(),
             "2 settles too late: it stays unacked"
         );
     }
@@ -478,7 +550,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(2, 999), (4999, 5000)]
         );
-        ledger.settle(1, Instant::now());
+        ledger.hand_over(Handover::Settled(1), Instant::now());
         assert_eq!(ledger.advance(Instant::now()), Some(1));
         assert_eq!(ledger.front, 1000, "past the run in one step");
     }

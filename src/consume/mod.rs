@@ -220,6 +220,9 @@ async fn settle_one(
             }
         }
     };
+    if !matches!(handled.verdict, Verdict::Ack) {
+        held.acks.settling(delivery.delivery_tag);
+    }
     let settled = match lost.is_cancelled() {
         true => Err(ConsumeError::ConnectionLost),
         false => settle(&held.settler, &delivery, &id, &handled, attempt)
