@@ -47,6 +47,10 @@ pub struct Opts {
     /// Seconds each paced (latency) run publishes for.
     #[arg(long, default_value_t = 4.0)]
     pub paced_secs: f64,
+    /// Messages per second for the paced runs, instead of half the md5 channel's drained
+    /// rate measured in the same run: to compare two builds at the same load.
+    #[arg(long)]
+    pub pace: Option<f64>,
     /// Seconds B gets to finish while A misbehaves; B's figures are taken as they are then.
     #[arg(long, default_value_t = 20)]
     pub noisy_deadline: u64,

@@ -145,17 +145,17 @@ async fn one_run(h: &Harness, opts: &Opts, figures: &mut Figures) -> anyhow::Res
         }
         md5_rate = Some(m.summary.rate);
     }
-    if let (true, Some(max)) = (wants(Scenario::Paced), md5_rate) {
-        paced(h, opts, Under::Bridge, max / 2.0, figures).await?;
+    let pace = opts.pace.or(md5_rate.map(|r| r / 2.0));
+    if let (true, Some(pace)) = (wants(Scenario::Paced), pace) {
+        paced(h, opts, Under::Bridge, pace, figures).await?;
         if baseline.is_some() {
-            paced(h, opts, Under::Baseline, max / 2.0, figures).await?;
+            paced(h, opts, Under::Baseline, pace, figures).await?;
         }
     }
     if wants(Scenario::Rsa) {
         rsa(h, opts, figures).await?;
     }
     if wants(Scenario::Noisy) {
-        let pace = md5_rate.map(|r| r / 2.0);
         for mode in &opts.noisy {
             noisy::run(h, opts, *mode, pace, figures).await?;
         }
