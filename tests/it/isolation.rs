@@ -13,13 +13,24 @@ use crate::support::process::channels_of_connections_named;
 use crate::support::receiver::Receiver;
 use crate::support::{eventually, settings, unique_queue, Bridge, Scrape};
 
-const CONFIG: &str = r#"
+/// The broker section every test here but one shares.
+const BROKER: &str = r#"
 [broker]
 url = "{amqp}"
 queue = "{queue}"
 prefetch = 64
 shutdown_grace = "2s"
+"#;
 
+/// The brand that behaves, beside the one each test makes misbehave.
+const HEALTHY: &str = r#"
+[channels.healthy]
+app_id = "B"
+url_policy = { schemes = ["http"], allow_private = true }
+signer = { secret = "b" }
+"#;
+
+const HANGS: &str = r#"
 [channels.hangs]
 app_id = "A"
 timeout = "200ms"
@@ -27,12 +38,12 @@ max_in_flight = 4
 url_policy = { schemes = ["http"], allow_private = true }
 signer = { secret = "a" }
 retry = { schedule = ["0s", "100ms"] }
-
-[channels.healthy]
-app_id = "B"
-url_policy = { schemes = ["http"], allow_private = true }
-signer = { secret = "b" }
 "#;
+
+/// The broker, `misbehaving` (a channel's section) and the healthy brand.
+fn beside_healthy(misbehaving: &str) -> String {
+    format!("{BROKER}{misbehaving}{HEALTHY}")
+}
 
 #[tokio::test]
 async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
@@ -53,7 +64,7 @@ async fn a_hanging_brand_is_deferred_while_a_healthy_one_flows() {
         let id = format!("b-{i}");
         publish(&broker, &queue, "healthy", &fast.url("/b"), &id).await;
     }
-    let bridge = Bridge::start(settings(CONFIG, &queue));
+    let bridge = Bridge::start(settings(&beside_healthy(HANGS), &queue));
     eventually(
         Duration::from_secs(20),
         "the healthy brand served",
@@ -156,24 +167,13 @@ async fn a_brand_gone_for_good_still_exhausts_its_schedule_and_parks() {
     broker.cleanup(&queue).await;
 }
 
-const HELD: &str = r#"
-[broker]
-url = "{amqp}"
-queue = "{queue}"
-prefetch = 64
-shutdown_grace = "2s"
-
+const SLOW: &str = r#"
 [channels.slow]
 app_id = "S"
 timeout = "10s"
 max_in_flight = 8
 url_policy = { schemes = ["http"], allow_private = true }
 signer = { secret = "s" }
-
-[channels.healthy]
-app_id = "B"
-url_policy = { schemes = ["http"], allow_private = true }
-signer = { secret = "b" }
 "#;
 
 /// A slow brand's requests sit at the front of the consume channel's window for seconds,
@@ -194,7 +194,7 @@ async fn a_held_window_front_moves_consuming_to_a_fresh_channel_and_the_old_one_
         publish(&broker, &queue, "slow", &slow.url("/s"), &id).await;
     }
     let port = free_port();
-    let mut config = settings(HELD, &queue);
+    let mut config = settings(&beside_healthy(SLOW), &queue);
     config.admin.listen = format!("127.0.0.1:{port}").parse().unwrap();
     let bridge = Bridge::start(config);
     eventually(
